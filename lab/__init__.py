@@ -1,0 +1,1 @@
+"""Nested Learning Lab: the science, importable without Streamlit."""
