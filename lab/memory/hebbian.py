@@ -1,0 +1,125 @@
+"""Linear attention as a Hebbian matrix memory (REFERENCE.md §1, row 2)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from lab.config import ConfigError
+from lab.memory.base import AssociativeMemory
+
+FEATURE_MAPS = {
+    "identity": lambda x: x,
+    "elu1": lambda x: F.elu(x) + 1.0,   # positive features (Katharopoulos et al. 2020)
+}
+
+
+class HebbianMemory(AssociativeMemory):
+    """Linear attention = one GD step per token on a linear (Hebbian) objective.
+
+    REFERENCE.md §1, row "linear attention": pairs φ(k_t) -> v_t, matrix memory
+    M (B, H, d_value, d_key), inner objective ℓ(M) = −⟨M φ(k_t), v_t⟩ whose gradient is
+    ∇ = −v_t φ(k_t)ᵀ. The write  M_t = α M_{t−1} + v_t φ(k_t)ᵀ  is exactly
+    - for α = 1: one GD step with learning rate 1 on ℓ:  M_t = M_{t−1} − ∇;
+    - for α < 1: α M_{t−1} − ∇, i.e. one GD step with learning rate 1 on
+      ℓ(M) + (1−α)/2 ‖M‖²_F (decay = weight decay of the fast weights).
+    Read: y = M φ(q).
+
+    Choices made here: α is the constructor's `decay` unless `write`/`forward` get a per-token
+    gate `decay` (B, H, N), which then replaces it; values must lie in (0, 1]. The decay is
+    applied before the new pair is added (as in the formula). `forward` is read-after-write and
+    computes y_t = Σ_{i≤t} (Π_{j=i+1..t} α_j) v_i (φ(k_i)·φ(q_t)) in parallel.
+    """
+
+    name = "hebbian"
+
+    def __init__(self, decay: float = 1.0, feature_map: str = "identity"):
+        super().__init__()
+        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 < decay <= 1:
+            raise ConfigError(type(self).__name__, "decay", decay, "must be in (0, 1]")
+        if feature_map not in FEATURE_MAPS:
+            raise ConfigError(type(self).__name__, "feature_map", feature_map,
+                              f"must be one of {', '.join(FEATURE_MAPS)}")
+        self.decay, self.feature_map = float(decay), feature_map
+        self.phi = FEATURE_MAPS[feature_map]
+        self.M: torch.Tensor | None = None   # (B, H, d_value, d_key)
+
+    # --- state --------------------------------------------------------------------------
+    def reset(self, batch, heads, d_key, d_value, device=None, dtype=torch.float32):
+        self.M = torch.zeros(batch, heads, d_value, d_key, device=device, dtype=dtype)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {"M": self.M}
+
+    def load_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Set the matrix directly: {"M": (B, H, d_value, d_key)} (e.g. a learned initial state)."""
+        M = state["M"]
+        if M.dim() != 4:
+            raise ValueError(f"M must have shape (B, H, d_value, d_key), got {tuple(M.shape)}")
+        self.M = M
+
+    def _gate(self, decay, k: torch.Tensor) -> torch.Tensor:
+        """Per-token decay α, (B, H, N), from the gate tensor or the constructor's float."""
+        if decay is None:
+            return k.new_full(k.shape[:3], self.decay)
+        if decay.shape != k.shape[:3]:
+            raise ValueError(f"decay gate must have shape (B, H, N) = {tuple(k.shape[:3])}, "
+                             f"got {tuple(decay.shape)}")
+        if not bool(((decay > 0) & (decay <= 1)).all()):
+            raise ValueError(f"decay gate values must be in (0, 1], got min "
+                             f"{decay.min().item():.4g}, max {decay.max().item():.4g}")
+        return decay
+
+    def _check(self, k: torch.Tensor, v: torch.Tensor) -> None:
+        if k.dim() != 4 or v.dim() != 4 or k.shape[:3] != v.shape[:3]:
+            raise ValueError(f"k (B, H, N, d_key) and v (B, H, N, d_value) must be 4-d and agree "
+                             f"on (B, H, N), got k {tuple(k.shape)}, v {tuple(v.shape)}")
+        if self.M is None:
+            self.reset(k.shape[0], k.shape[1], k.shape[-1], v.shape[-1], k.device, k.dtype)
+        B, H, dv, dk = self.M.shape
+        if k.shape[:2] != (B, H) or k.shape[-1] != dk or v.shape[-1] != dv:
+            raise ValueError(f"k and v must have shapes ({B}, {H}, N, {dk}) and ({B}, {H}, N, "
+                             f"{dv}) to match the memory, got {tuple(k.shape)}, {tuple(v.shape)}")
+
+    def _check_q(self, q: torch.Tensor) -> None:
+        if self.M is None:
+            raise RuntimeError("HebbianMemory: call reset(...) or write(...) first")
+        B, H, _, dk = self.M.shape
+        if q.dim() != 4 or q.shape[:2] != (B, H) or q.shape[-1] != dk:
+            raise ValueError(f"q must have shape ({B}, {H}, M, {dk}), got {tuple(q.shape)}")
+
+    # --- write / read / inner loss ------------------------------------------------------
+    def write(self, k: torch.Tensor, v: torch.Tensor, decay: torch.Tensor | None = None) -> None:
+        """Token by token: M_t = α_t M_{t−1} + v_t φ(k_t)ᵀ. k (B,H,N,dk), v (B,H,N,dv)."""
+        self._check(k, v)
+        alpha, fk = self._gate(decay, k), self.phi(k)
+        M = self.M
+        for t in range(k.shape[2]):
+            outer = v[:, :, t, :, None] * fk[:, :, t, None, :]          # (B, H, dv, dk)
+            M = alpha[:, :, t, None, None] * M + outer
+        self.M = M
+
+    def read(self, q: torch.Tensor) -> torch.Tensor:
+        self._check_q(q)
+        return torch.einsum("bhvk,bhmk->bhmv", self.M, self.phi(q))      # (B, H, M, d_value)
+
+    def inner_loss(self, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """−⟨M φ(k_i), v_i⟩ per pair, (B, H, N)."""
+        return -(self.read(k) * v).sum(-1)
+
+    # --- parallel causal pass -----------------------------------------------------------
+    def forward(self, q, k, v, decay: torch.Tensor | None = None) -> torch.Tensor:
+        """y_t = Σ_{i≤t} exp(L_t − L_i) v_i (φ(k_i)·φ(q_t)), L_t = Σ_{j≤t} log α_j, from an empty
+        memory; q, k (B,H,T,dk), v (B,H,T,dv). Leaves M = the state after writing all T pairs."""
+        self.M = None
+        self._check(k, v)
+        if q.shape != k.shape:
+            raise ValueError(f"q must have the shape of k {tuple(k.shape)}, got {tuple(q.shape)}")
+        T = k.shape[2]
+        fq, fk = self.phi(q), self.phi(k)
+        L = torch.cumsum(torch.log(self._gate(decay, k)), dim=-1)       # (B, H, T)
+        causal = torch.ones(T, T, dtype=torch.bool, device=k.device).tril()
+        log_d = (L[..., :, None] - L[..., None, :]).masked_fill(~causal, float("-inf"))
+        weights = (fq @ fk.transpose(-1, -2)) * log_d.exp()              # (B, H, T, T)
+        last = (L[..., -1:] - L).exp()                                   # (B, H, T): Π_{j>i} α_j
+        self.M = torch.einsum("bhi,bhiv,bhik->bhvk", last, v, fk)        # (B, H, dv, dk)
+        return weights @ v                                               # (B, H, T, d_value)
