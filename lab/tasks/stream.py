@@ -1,0 +1,144 @@
+"""Continual streams: a sequence of phases, each training on one task, revisits allowed.
+
+`build_stream(StreamConfig(...))` builds the tasks of one kind on one shared vocabulary, pads
+them to one `seq_len`, and lays out the phases. The accuracy matrix of REFERENCE.md §7 is
+measured at `boundaries_steps()` (lab.metrics turns it into ACC, BWT, FWT, forgetting).
+
+Determinism: the tasks depend on the config only (task seeds are mix_seed(seed, kind, "task", i));
+`batch(step, generator)` draws from the generator it is given, and with no generator from one
+seeded by (seed, "batch", step), so a batch depends on its step alone and a restored run draws
+the same batches it would have drawn.
+"""
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+import torch
+
+from ..config import Config, bounded, choice
+from .languages import RULES, build_languages
+from .recall import build_recall
+from .two_languages import MODES, build_two_languages
+from .vocab import Task, Vocab, make_generator, mix_seed
+
+KINDS = ("languages", "recall", "two_languages")
+
+
+@dataclass(frozen=True)
+class StreamConfig(Config):
+    """What a continual stream is made of. Field meanings per kind are in the docs below."""
+
+    kind: str = choice("languages", KINDS, "task family: synthetic languages, associative recall, "
+                                           "or two languages learned in context")
+    n_tasks: int = bounded(3, 1, 8, "number of tasks (languages; recall pools; for two_languages "
+                                     "at most 3: A only, B only, both)")
+    steps_per_task: int = bounded(150, 1, 100_000, "training steps of each phase")
+    overlap: float = bounded(0.5, 0.0, 1.0, "fraction of source words (recall: keys and values) "
+                                             "shared between tasks: 0 disjoint, 1 all shared")
+    batch_size: int = bounded(8, 1, 1024, "sequences per training step")
+    words: int = bounded(4, 1, 16, "sentence length; recall: key-value pairs; "
+                                    "two_languages: dictionary entries a language (= queries)")
+    lexicon_size: int = bounded(24, 2, 512, "source words per language; recall: keys per task")
+    target_words: int = bounded(24, 2, 512, "shared target words; recall: values per task")
+    schedule: tuple[int, ...] = bounded((), 0, 7, "task order with revisits, e.g. 0,1,2,0; "
+                                                  "empty = 0..n_tasks-1 once each")
+    rules: tuple[str, ...] = field(default=(), metadata={
+        "doc": f"languages only: word-order rule of each language ({', '.join(RULES)}), one for all, "
+               "or empty = chosen from the seed"})
+    seed: int = bounded(0, 0, 2**31 - 1, "seed of the tasks (lexicons, rules) and of the batches")
+
+    def check(self) -> None:
+        for i in self.schedule:
+            if i >= self.n_tasks:
+                self.fail("schedule", f"task indices must be between 0 and n_tasks-1 = {self.n_tasks - 1}")
+        if self.rules:
+            bad = [r for r in self.rules if r not in RULES]
+            if bad:
+                self.fail("rules", f"each rule must be one of {', '.join(RULES)}")
+            if len(self.rules) not in (1, self.n_tasks):
+                self.fail("rules", f"give 1 rule or n_tasks = {self.n_tasks} rules, or none")
+        if self.kind == "two_languages" and self.n_tasks > len(MODES):
+            self.fail("n_tasks", "two_languages has 3 tasks (A only, B only, both): at most 3")
+        if self.kind in ("recall", "two_languages") and self.words > self.lexicon_size:
+            self.fail("words", f"{self.kind} draws {self.words} distinct words from lexicon_size = "
+                               f"{self.lexicon_size}: must be at most lexicon_size")
+
+
+class Stream:
+    """Tasks on one vocabulary plus the phase layout (task_index, n_steps) in training order."""
+
+    def __init__(self, cfg: StreamConfig, vocab: Vocab, tasks: list[Task]):
+        self.cfg = cfg
+        self.vocab = vocab
+        self.tasks = list(tasks)
+        self.vocab_size = len(vocab)
+        self.seq_len = max(t.natural_len for t in self.tasks)
+        for t in self.tasks:
+            t.pad_to(self.seq_len)
+        self.batch_size = cfg.batch_size
+        self.tokens_per_step = cfg.batch_size * self.seq_len
+        order = cfg.schedule or tuple(range(cfg.n_tasks))
+        self.phases: list[tuple[int, int]] = [(int(i), cfg.steps_per_task) for i in order]
+        self.total_steps = sum(n for _, n in self.phases)
+        self._starts = self.boundaries_steps()[:-1]
+
+    @property
+    def task_names(self) -> list[str]:
+        return [t.name for t in self.tasks]
+
+    def boundaries_steps(self) -> list[int]:
+        """The step at which each phase starts, then the total: len(phases) + 1 numbers."""
+        out, s = [0], 0
+        for _, n in self.phases:
+            s += n
+            out.append(s)
+        return out
+
+    def boundaries_tokens(self) -> list[int]:
+        return [s * self.tokens_per_step for s in self.boundaries_steps()]
+
+    def phase_at(self, step: int) -> int:
+        """Index into `phases` of the phase training at `step`; steps past the end stay in the last."""
+        if step < 0:
+            raise ValueError(f"step must be non-negative, got {step}")
+        return bisect.bisect_right(self._starts, int(step)) - 1
+
+    def task_at(self, step: int) -> int:
+        """Index into `tasks` of the task trained at `step` (past the end: the last phase's task)."""
+        return self.phases[self.phase_at(step)][0]
+
+    def batch(self, step: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, targets), LongTensor[batch_size, seq_len] each, from the task active at `step`."""
+        if generator is None:
+            generator = make_generator(mix_seed(self.cfg.seed, "batch", int(step)))
+        return self.tasks[self.task_at(step)].sample(self.batch_size, generator)
+
+    def eval_sets(self, n: int = 256, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each task's fixed held-out set, in task order."""
+        return [t.eval_set(n, seed) for t in self.tasks]
+
+    def decode(self, tokens, skip_pad: bool = True) -> str:
+        return self.vocab.decode(tokens, skip_pad)
+
+    def describe(self) -> list[str]:
+        return [t.describe() for t in self.tasks]
+
+    def __repr__(self) -> str:
+        return (f"<Stream {self.cfg.kind}: {len(self.tasks)} tasks, {len(self.phases)} phases, "
+                f"{self.total_steps} steps, vocab {self.vocab_size}, seq_len {self.seq_len}>")
+
+
+def build_stream(cfg: StreamConfig | None = None) -> Stream:
+    """The stream a config describes; the same config always gives the same tasks."""
+    cfg = cfg or StreamConfig()
+    if cfg.kind == "languages":
+        vocab, tasks = build_languages(cfg.n_tasks, cfg.lexicon_size, cfg.target_words, cfg.overlap,
+                                       cfg.words, cfg.rules, cfg.seed)
+    elif cfg.kind == "recall":
+        vocab, tasks = build_recall(cfg.n_tasks, cfg.lexicon_size, cfg.target_words, cfg.overlap,
+                                    cfg.words, None, cfg.seed)
+    else:
+        vocab, tasks = build_two_languages(cfg.n_tasks, cfg.lexicon_size, cfg.target_words, cfg.overlap,
+                                           cfg.words, None, cfg.seed)
+    return Stream(cfg, vocab, tasks)
