@@ -1,0 +1,180 @@
+"""Fast-weight MLP memories updated by gradient steps inside the forward pass.
+
+This is the shared engine of the Titans neural memory (REFERENCE.md §2) and of the
+self-modifying memories of HOPE (§4). A memory is an MLP whose weights are *state*:
+
+    M(x) = [x +] W_L σ(W_{L-1} … σ(W_1 x))          weights W_l: (B, H, out_l, in_l)
+
+Inner loss per token: ℓ_i = ‖M(k_i) − v_i‖² (sum over features; REFERENCE §2, no ½).
+Its gradient w.r.t. W_l is an outer product δ_{l,i} in_{l,i}ᵀ (δ: gradient at layer l's output,
+in: layer l's input), so every update is a sum of rank-one terms.
+
+Recurrence per token (Titans notation, retention β_t = 1 − α_t):
+
+    u_t = −θ_t (δ_t + λ W_{t-1} in_t) in_tᵀ        λ = 0: Titans; λ = 1: delta gradient descent (HOPE)
+    S_t = η_t S_{t-1} + u_t                          momentum of surprise (off: S_t = u_t)
+    W_t = β_t W_{t-1} + S_t
+
+Two ways to run it:
+
+* `scan_tokens`: the rule above token by token (the reference; a Python loop over tokens).
+* `scan_chunks`: split the sequence into chunks of b tokens and take every gradient in a chunk
+  at the chunk-start weights W_0. Then W_t = P_t W_0 + c_t S_0 + Σ_{i≤t} C_{t,i} u_i with
+  P_t = Π_{j≤t} β_j, C = D·F (D_{t,s} = Π_{j=s+1..t} β_j, F_{s,i} = Π_{j=i+1..s} η_j), and a
+  read W_t x = P_t W_0 x + c_t S_0 x − Σ_i C_{t,i} θ_i (in_i · x) g_i is attention-like: no loop
+  over tokens inside a chunk. With b = 1 it is exactly `scan_tokens`; with b > 1 it differs
+  (the gradients are stale within a chunk) and `lab.memory.neural` reports by how much.
+
+Choices the papers leave open, made here: reads are read-after-write (y_t = M_t(q_t) sees
+token t); σ = SiLU; the residual connection is optional (HOPE's memories use it, Titans' not).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class FastWeights:
+    """The state of a fast-weight MLP: one matrix per layer, and the momentum buffers."""
+
+    weights: list[torch.Tensor]               # each (B, H, out, in)
+    momentum: list[torch.Tensor] | None = None  # same shapes, or None when momentum is off
+
+    def detach(self) -> "FastWeights":
+        mom = None if self.momentum is None else [m.detach() for m in self.momentum]
+        return FastWeights([w.detach() for w in self.weights], mom)
+
+
+def _act(x):
+    return F.silu(x)
+
+
+def _act_grad(a):
+    s = torch.sigmoid(a)
+    return s * (1 + a * (1 - s))
+
+
+def mlp_apply(weights: list[torch.Tensor], x: torch.Tensor, residual: bool):
+    """M(x) for x: (B, H, N, d_in). Returns the output and, per layer, its input and pre-activation."""
+    inputs, preacts = [], []
+    h = x
+    for l, w in enumerate(weights):
+        inputs.append(h)
+        a = h @ w.transpose(-1, -2)           # (B, H, N, out)
+        preacts.append(a)
+        h = _act(a) if l < len(weights) - 1 else a
+    return (x + h if residual else h), inputs, preacts
+
+
+def token_grads(weights, k, v, residual: bool, delta_term: float):
+    """Per-token update directions g_{l,i} (so that ∇_{W_l} ℓ_i + λ W_l in in ᵀ = g_{l,i} in_{l,i}ᵀ).
+
+    k: (B, H, N, d_in), v: (B, H, N, d_out). Returns (g, inputs, loss) with g[l]: (B, H, N, out_l),
+    inputs[l]: (B, H, N, in_l) and loss ℓ_i: (B, H, N).
+    """
+    out, inputs, preacts = mlp_apply(weights, k, residual)
+    err = out - v
+    loss = err.pow(2).sum(-1)
+    delta = 2 * err                            # ∂ℓ/∂(last layer output)
+    grads = [None] * len(weights)
+    for l in range(len(weights) - 1, -1, -1):
+        grads[l] = delta
+        if l > 0:
+            delta = (delta @ weights[l]) * _act_grad(preacts[l - 1])
+    if delta_term:
+        grads = [g + delta_term * a for g, a in zip(grads, preacts)]
+    return grads, inputs, loss
+
+
+def surprise_norm(grads, inputs) -> torch.Tensor:
+    """‖∇ℓ_i‖ over all layers: the Frobenius norm of each rank-one term is a product of norms."""
+    sq = sum(g.pow(2).sum(-1) * x.pow(2).sum(-1) for g, x in zip(grads, inputs))
+    return sq.sqrt()                           # (B, H, N)
+
+
+def scan_tokens(state: FastWeights, k, v, q, theta, retention, eta=None, *,
+                residual=False, delta_term=0.0):
+    """Token-by-token reference. Gates theta, retention, eta: (B, H, T). q may be None.
+
+    Returns (y or None, final state, surprise (B, H, T), loss (B, H, T))."""
+    weights = list(state.weights)
+    momentum = None if state.momentum is None else list(state.momentum)
+    ys, surprises, losses = [], [], []
+    for t in range(k.shape[2]):
+        sl = slice(t, t + 1)
+        grads, inputs, loss = token_grads(weights, k[:, :, sl], v[:, :, sl], residual, delta_term)
+        surprises.append(surprise_norm(grads, inputs))
+        losses.append(loss)
+        th = theta[:, :, t, None, None]
+        ret = retention[:, :, t, None, None]
+        for l in range(len(weights)):
+            u = -th * (grads[l].transpose(-1, -2) @ inputs[l])      # (B, H, out, in)
+            if momentum is not None:
+                momentum[l] = eta[:, :, t, None, None] * momentum[l] + u
+                u = momentum[l]
+            weights[l] = ret * weights[l] + u
+        if q is not None:
+            ys.append(mlp_apply(weights, q[:, :, sl], residual)[0])
+    y = torch.cat(ys, dim=2) if q is not None else None
+    return y, FastWeights(weights, momentum), torch.cat(surprises, 2), torch.cat(losses, 2)
+
+
+def _decay_matrix(gate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For gates (B, H, b): M[t, s] = Π_{j=s+1..t} gate_j for s ≤ t (else 0) and P[t] = Π_{j≤t} gate_j."""
+    log_cum = gate.clamp_min(1e-12).log().cumsum(-1)                  # (B, H, b)
+    diff = log_cum[..., :, None] - log_cum[..., None, :]              # (B, H, b, b)
+    b = gate.shape[-1]
+    causal = torch.ones(b, b, dtype=torch.bool, device=gate.device).tril()
+    mat = torch.where(causal, diff, torch.full_like(diff, float("-inf"))).exp()
+    return mat, log_cum.exp()
+
+
+def scan_chunks(state: FastWeights, k, v, q, theta, retention, eta=None, *, chunk_size: int,
+                residual=False, delta_term=0.0):
+    """Chunked-parallel version of `scan_tokens` (gradients at each chunk's start).
+
+    q may have fewer heads than the state (Hq ≤ H): then only the last Hq heads are read,
+    which lets several memories stacked along the head axis be updated together but read apart.
+    """
+    T = k.shape[2]
+    weights = list(state.weights)
+    momentum = None if state.momentum is None else list(state.momentum)
+    ys, surprises, losses = [], [], []
+    for start in range(0, T, chunk_size):
+        sl = slice(start, min(T, start + chunk_size))
+        grads, inputs, loss = token_grads(weights, k[:, :, sl], v[:, :, sl], residual, delta_term)
+        surprises.append(surprise_norm(grads, inputs))
+        losses.append(loss)
+        th = theta[:, :, sl]                                           # (B, H, b)
+        D, P = _decay_matrix(retention[:, :, sl])
+        if momentum is not None:
+            Fm, E = _decay_matrix(eta[:, :, sl])
+            C = D @ Fm                                                 # (B, H, b, b)
+            c_mom = (D @ E.unsqueeze(-1)).squeeze(-1)                  # (B, H, b)
+        else:
+            C, c_mom = D, None
+        Ct = C * th.unsqueeze(-2)                                      # C_{t,i} θ_i
+        if q is not None:
+            h, r = q[:, :, sl], slice(k.shape[1] - q.shape[1], None)   # r: the heads that are read
+            for l, w in enumerate(weights):
+                a = P[:, r].unsqueeze(-1) * (h @ w[:, r].transpose(-1, -2))
+                if momentum is not None:
+                    a = a + c_mom[:, r].unsqueeze(-1) * (h @ momentum[l][:, r].transpose(-1, -2))
+                scores = Ct[:, r] * (h @ inputs[l][:, r].transpose(-1, -2))  # (B, Hq, b, b)
+                a = a - scores @ grads[l][:, r]
+                h = _act(a) if l < len(weights) - 1 else a
+            ys.append(q[:, :, sl] + h if residual else h)
+        last = Ct[..., -1, :]                                          # (B, H, b)
+        for l in range(len(weights)):
+            update = -(grads[l] * last.unsqueeze(-1)).transpose(-1, -2) @ inputs[l]
+            new_w = P[..., -1, None, None] * weights[l] + update
+            if momentum is not None:
+                new_w = new_w + c_mom[..., -1, None, None] * momentum[l]
+                f_last = (Fm[..., -1, :] * th).unsqueeze(-1)
+                momentum[l] = E[..., -1, None, None] * momentum[l] - (grads[l] * f_last).transpose(-1, -2) @ inputs[l]
+            weights[l] = new_w
+    y = torch.cat(ys, dim=2) if q is not None else None
+    return y, FastWeights(weights, momentum), torch.cat(surprises, 2), torch.cat(losses, 2)

@@ -1,0 +1,152 @@
+"""Self-modifying Titans memory, the sequence mixer of HOPE (REFERENCE.md §4).
+
+Only the query projection is fixed (the model computes q_t = x_t W_q). Keys, values, the
+learning rate and the retention gate come from memories of their own, each a fast-weight
+2-layer residual MLP  M(x) = x + W_1 σ(W_2 x):
+
+    k_t = M_k(x_t)      v_t = M_v(x_t)      η_t = η_max·sigmoid(w_ηᵀ M_η(x_t))      α_t = sigmoid(w_αᵀ M_α(x_t))
+
+and every memory □ ∈ {k, v, η, α, memory} generates its own target v̂_□ = M_□(v_t) and is
+updated by delta gradient descent with retention, layer by layer (input in, output-gradient δ):
+
+    W ← W (α_t I − η_t in inᵀ) − η_t δ inᵀ        with L = ‖M(k_t) − v̂_□‖²
+
+The output is y_t = M_memory(q_t). The process is sequential; chunked training takes every
+quantity of a chunk (k, v, η, α, targets, gradients) at the chunk-start state of the memories,
+and reads M_memory at each token's own state inside the chunk (`lab.memory.fast_weights`).
+With chunk_size = 1 it is the exact token-by-token recurrence.
+
+Choices the paper leaves open, made here: q and k are ℓ2-normalised per head; η and α are
+scalars per head and token, read out by learned vectors w_η, w_α (biases start α near 0.98 and
+η near 0.1·η_max); the generator memories' own update uses the same k, η, α; the initial
+fast weights of all five memories are learned by the outer optimizer; no momentum.
+
+Interface: `write(k, v)` takes the token representations fed to M_k (and M_η, M_α) and to M_v;
+HOPE passes the same x for both. The keys and values the memory stores are generated inside.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lab.hooks import HookPoint
+from lab.memory.base import AssociativeMemory
+from lab.memory.fast_weights import FastWeights, mlp_apply, scan_chunks
+
+MEMORIES = ("key", "value", "eta", "alpha", "memory")
+
+
+class SelfModifyingMemory(AssociativeMemory):
+    name = "self_modifying"
+
+    def __init__(self, d: int, heads: int = 1, hidden: int | None = None, chunk_size: int = 16,
+                 eta_max: float = 0.5):
+        super().__init__()
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size = {chunk_size!r} is not allowed: must be at least 1")
+        if not 0 < eta_max <= 2:
+            raise ValueError(f"eta_max = {eta_max!r} is not allowed: must be in (0, 2]")
+        self.d, self.heads, self.chunk_size, self.eta_max = d, heads, chunk_size, eta_max
+        hidden = hidden or d
+        # Each memory: weights [W_2: (hidden, d), W_1: (d, hidden)] per head, learned initial state.
+        n = len(MEMORIES)
+        self.init_weights = nn.ParameterList([                     # [W_2: (5, H, hidden, d), W_1: (5, H, d, hidden)]
+            nn.Parameter(torch.randn(n, heads, hidden, d) / math.sqrt(d)),
+            nn.Parameter(torch.randn(n, heads, d, hidden) * (0.1 / math.sqrt(hidden))),
+        ])
+        self.eta_readout = nn.Parameter(torch.zeros(heads, d))
+        self.eta_bias = nn.Parameter(torch.full((heads,), -2.2))      # η ≈ 0.1·η_max at start
+        self.alpha_readout = nn.Parameter(torch.zeros(heads, d))
+        self.alpha_bias = nn.Parameter(torch.full((heads,), 4.0))     # α ≈ 0.98 at start
+        self.hook_eta = HookPoint()        # (B, H, T)
+        self.hook_alpha = HookPoint()      # (B, H, T)
+        self.hook_surprise = HookPoint()   # ‖∇L‖ of the output memory per token, (B, H, T)
+        self.hook_out = HookPoint()        # (B, H, T, d)
+        self._state: FastWeights | None = None
+
+    # The five memories are stacked along the head axis, in the order of MEMORIES:
+    # fast weights (B, 5·H, out, in), so that one batched scan updates all of them at once.
+    def initial_state(self, batch: int) -> FastWeights:
+        return FastWeights([w.reshape(-1, *w.shape[2:]).unsqueeze(0).expand(batch, -1, -1, -1)
+                            for w in self.init_weights])
+
+    def reset(self, batch, heads=None, d_key=None, d_value=None, device=None, dtype=torch.float32):
+        if heads not in (None, self.heads) or d_key not in (None, self.d) or d_value not in (None, self.d):
+            raise ValueError(f"this memory was built for heads={self.heads}, d={self.d}")
+        self._state = self.initial_state(batch)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        if self._state is None:
+            raise RuntimeError("the memory is empty: call reset(batch) first")
+        out = {}
+        for l, w in zip((2, 1), self._state.weights):             # applied first: W_2, then W_1
+            for name, part in zip(MEMORIES, w.chunk(len(MEMORIES), dim=1)):
+                out[f"{name}.W{l}"] = part
+        return out
+
+    def _check(self, x, what):
+        if x.dim() != 4 or x.shape[1] != self.heads or x.shape[-1] != self.d:
+            raise ValueError(f"{what} must have shape (B, {self.heads}, T, {self.d}); got {tuple(x.shape)}")
+
+    def _stack(self, *per_memory):
+        return torch.cat(per_memory, dim=1)                        # (B, 5·H, ...)
+
+    def _generate(self, state, xk, xv):
+        """k, v, η, α for a chunk from the chunk-start memories. Shapes (B, H, b, d) and (B, H, b)."""
+        inputs = self._stack(xk, xv, xk, xk, xk)                   # the output memory's read is unused
+        key, value, eta, alpha, _ = mlp_apply(state.weights, inputs, residual=True)[0].chunk(len(MEMORIES), 1)
+        k = F.normalize(key, dim=-1)
+        eta = self.eta_max * torch.sigmoid((eta * self.eta_readout[:, None]).sum(-1) + self.eta_bias[:, None])
+        alpha = torch.sigmoid((alpha * self.alpha_readout[:, None]).sum(-1) + self.alpha_bias[:, None])
+        return k, value, eta, alpha
+
+    def scan(self, state: FastWeights, q, xk, xv):
+        """Process a sequence from `state`. Returns (y or None, new_state, extras)."""
+        self._check(xk, "k")
+        self._check(xv, "v")
+        if q is not None:
+            self._check(q, "q")
+            q = F.normalize(q, dim=-1)
+        T, n = xk.shape[2], len(MEMORIES)
+        ys, etas, alphas, surprises = [], [], [], []
+        for start in range(0, T, self.chunk_size):
+            sl = slice(start, min(T, start + self.chunk_size))
+            k, v, eta, alpha = self._generate(state, xk[:, :, sl], xv[:, :, sl])
+            etas.append(eta)
+            alphas.append(alpha)
+            targets = mlp_apply(state.weights, self._stack(*[v] * n), residual=True)[0]   # v̂_□ = M_□(v)
+            y, state, surprise, _ = scan_chunks(                     # reads the output memory only
+                state, self._stack(*[k] * n), targets, None if q is None else q[:, :, sl], self._stack(*[eta] * n),
+                self._stack(*[alpha] * n), None, chunk_size=k.shape[2], residual=True, delta_term=1.0)
+            surprises.append(surprise[:, -self.heads:])               # the output memory's
+            if y is not None:
+                ys.append(y)
+        extras = {"eta": torch.cat(etas, 2), "alpha": torch.cat(alphas, 2), "surprise": torch.cat(surprises, 2)}
+        return (torch.cat(ys, 2) if ys else None), state, extras
+
+    def _record(self, extras):
+        self.hook_eta(extras["eta"])
+        self.hook_alpha(extras["alpha"])
+        self.hook_surprise(extras["surprise"])
+
+    def write(self, k, v) -> None:
+        if self._state is None:
+            self.reset(k.shape[0])
+        _, self._state, extras = self.scan(self._state, None, k, v)
+        self._record(extras)
+
+    def read(self, q):
+        self._check(q, "q")
+        if self._state is None:
+            self.reset(q.shape[0])
+        weights = [w[:, -self.heads:] for w in self._state.weights]     # the output memory
+        return mlp_apply(weights, F.normalize(q, dim=-1), residual=True)[0]
+
+    def forward(self, q, k, v):
+        """Causal pass over fresh memories; q, k, v: (B, H, T, d) with k, v the inputs x."""
+        y, self._state, extras = self.scan(self.initial_state(k.shape[0]), q, k, v)
+        self._record(extras)
+        return self.hook_out(y)
