@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import types
 import typing
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -61,6 +62,12 @@ def _range_text(lo, hi) -> str:
 def _coerce(cls_name: str, name: str, value: Any, typ: Any) -> Any:
     """Turn a JSON or URL value into the declared type, or raise ConfigError."""
     origin = typing.get_origin(typ)
+    if isinstance(typ, type) and issubclass(typ, Config):      # a nested config, given as a dict
+        if isinstance(value, typ):
+            return value
+        if isinstance(value, dict):
+            return typ.from_dict(value)
+        raise ConfigError(cls_name, name, value, f"must be a {typ.__name__} or a dict of its fields")
     try:
         if typ is bool:
             if isinstance(value, bool):
@@ -94,7 +101,7 @@ def _coerce(cls_name: str, name: str, value: Any, typ: Any) -> Any:
             if isinstance(value, str):
                 value = [v for v in value.replace(";", ",").split(",") if v.strip()]
             return tuple(_coerce(cls_name, name, v, inner) for v in value)
-        if origin is typing.Union or str(origin) == "types.UnionType":  # Optional[X]
+        if origin is typing.Union or origin is types.UnionType:  # Optional[X]
             args = [a for a in typing.get_args(typ) if a is not type(None)]
             if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
                 return None
@@ -166,14 +173,7 @@ class Config:
         if unknown:
             raise ConfigError(cls.__name__, unknown[0], data[unknown[0]],
                               f"unknown field; known fields are {', '.join(sorted(names))}")
-        hints = typing.get_type_hints(cls)
-        kwargs = {}
-        for k, v in data.items():
-            typ = hints[k]
-            if isinstance(typ, type) and issubclass(typ, Config) and isinstance(v, dict):
-                v = typ.from_dict(v)
-            kwargs[k] = v
-        return cls(**kwargs)
+        return cls(**data)
 
     def replace(self, **changes):
         return type(self).from_dict(self.to_dict(), **changes)

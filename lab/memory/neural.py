@@ -129,7 +129,8 @@ class NeuralMemory(AssociativeMemory):
     def forward(self, q, k, v, theta=None, eta=None, alpha=None):
         """Causal pass over a fresh memory: y_t = M_t(q_t). Shapes (B, H, T, d)."""
         self._check(q, self.d_key, "q")
-        y, self._state, surprise, loss = self.scan(self.initial_state(k.shape[0]), q, k, v, theta, eta, alpha)
+        y, state, surprise, loss = self.scan(self.initial_state(k.shape[0]), q, k, v, theta, eta, alpha)
+        self._state = state.detach()          # keep the final state, not the autograd graph
         self.hook_surprise(surprise)
         self.hook_loss(loss)
         return self.hook_out(y)

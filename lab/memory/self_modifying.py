@@ -16,7 +16,8 @@ quantity of a chunk (k, v, η, α, targets, gradients) at the chunk-start state 
 and reads M_memory at each token's own state inside the chunk (`lab.memory.fast_weights`).
 With chunk_size = 1 it is the exact token-by-token recurrence.
 
-Choices the paper leaves open, made here: q and k are ℓ2-normalised per head; η and α are
+Choices the paper leaves open, made here: q and k are ℓ2-normalised per head, and so are the
+inputs x fed to the memories (without it the inner steps diverge within a few tokens); η and α are
 scalars per head and token, read out by learned vectors w_η, w_α (biases start α near 0.98 and
 η near 0.1·η_max); the generator memories' own update uses the same k, η, α; the initial
 fast weights of all five memories are learned by the outer optimizer; no momentum.
@@ -63,7 +64,7 @@ class SelfModifyingMemory(AssociativeMemory):
         self.alpha_bias = nn.Parameter(torch.full((heads,), 4.0))     # α ≈ 0.98 at start
         self.hook_eta = HookPoint()        # (B, H, T)
         self.hook_alpha = HookPoint()      # (B, H, T)
-        self.hook_surprise = HookPoint()   # ‖∇L‖ of the output memory per token, (B, H, T)
+        self.hook_surprise = HookPoint()   # ‖(δ + W·in) inᵀ‖ of the output memory per token, (B, H, T)
         self.hook_out = HookPoint()        # (B, H, T, d)
         self._state: FastWeights | None = None
 
@@ -110,6 +111,7 @@ class SelfModifyingMemory(AssociativeMemory):
         if q is not None:
             self._check(q, "q")
             q = F.normalize(q, dim=-1)
+        xk, xv = F.normalize(xk, dim=-1), F.normalize(xv, dim=-1)    # keeps the inner steps stable
         T, n = xk.shape[2], len(MEMORIES)
         ys, etas, alphas, surprises = [], [], [], []
         for start in range(0, T, self.chunk_size):
@@ -147,6 +149,7 @@ class SelfModifyingMemory(AssociativeMemory):
 
     def forward(self, q, k, v):
         """Causal pass over fresh memories; q, k, v: (B, H, T, d) with k, v the inputs x."""
-        y, self._state, extras = self.scan(self.initial_state(k.shape[0]), q, k, v)
+        y, state, extras = self.scan(self.initial_state(k.shape[0]), q, k, v)
+        self._state = state.detach()          # keep the final state, not the autograd graph
         self._record(extras)
         return self.hook_out(y)

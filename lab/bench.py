@@ -1,0 +1,126 @@
+"""Speed figures for `python -m lab bench` (no timing thresholds live in the tests).
+
+Ratios are measured in one run with the two sides interleaved (A, B, A, B, …) and compared by
+their medians, because the machines are shared and noisy.
+"""
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from lab.device import describe, get_device
+from lab.engine import Run, RunConfig
+from lab.memory.neural import NeuralMemory
+from lab.models import MODELS, build_model
+from lab.models.cms import ContinuumMemory
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _timed(fn, device) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def _interleaved(fns: dict, repeats: int, device, warmup: int = 2) -> dict[str, float]:
+    """Median seconds per call of each function, calls interleaved."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            times[name].append(_timed(fn, device))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def training_steps(repeats: int, device) -> dict:
+    """Full engine training steps (forward, backward, CMS schedule, optimizers) at default size."""
+    out = {}
+    for name in MODELS:
+        run = Run(RunConfig(model=name, eval_every=100_000), device=device)
+        sec = _interleaved({"step": lambda run=run: run._one_step()}, repeats, device)["step"]
+        out[name] = {"steps_per_sec": 1 / sec, "tokens_per_sec": run.stream.tokens_per_step / sec,
+                     "tokens_per_step": run.stream.tokens_per_step, "params": run.model.n_params()}
+    return out
+
+
+def forward_backward(repeats: int, device, batch: int = 16, seq: int = 64) -> dict:
+    """Milliseconds of one forward+backward pass on (batch × seq) tokens at default size."""
+    out = {}
+    for name in MODELS:
+        model = build_model(name, vocab_size=64).to(device)
+        tokens = torch.randint(0, 64, (batch, seq), device=device)
+
+        def fwd_bwd(model=model, tokens=tokens):
+            model.zero_grad(set_to_none=True)
+            model(tokens).float().logsumexp(-1).mean().backward()
+        out[name] = {"ms": 1000 * _interleaved({"x": fwd_bwd}, repeats, device)["x"], "batch": batch, "seq": seq}
+    return out
+
+
+def titans_modes(repeats: int, device, seq: int = 256, chunk: int = 16) -> dict:
+    """Chunked vs per-token Titans memory at `seq` tokens (forward+backward), and their difference."""
+    torch.manual_seed(0)
+    B, H, d = 16, 4, 16
+    memory = NeuralMemory(d, heads=H, chunk_size=chunk, theta=0.02).to(device)
+    q, k, v = (torch.randn(B, H, seq, d, device=device) for _ in range(3))
+    q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
+
+    def run(mode):
+        def fn():
+            memory.zero_grad(set_to_none=True)
+            memory.mode = mode
+            memory(q, k, v).sum().backward()
+        return fn
+    t = _interleaved({"token": run("token"), "chunk": run("chunk")}, max(3, repeats // 4), device)
+    memory.mode = "chunk"
+    return {"seq": seq, "chunk_size": chunk, "token_ms": 1000 * t["token"], "chunk_ms": 1000 * t["chunk"],
+            "speedup_chunk_over_token": t["token"] / t["chunk"],
+            "max_abs_diff_chunk1_vs_token": memory.mode_difference(q, k, v, chunk_size=1)["max_abs_diff"],
+            "max_abs_diff_chunk16_vs_token": memory.mode_difference(q, k, v, chunk_size=chunk)["max_abs_diff"]}
+
+
+def cms_overhead(repeats: int, device, d: int = 64, hidden: int = 288, levels: int = 3) -> dict:
+    """A 3-level CMS chain against one plain MLP with the same number of parameters."""
+    cms = ContinuumMemory(d, (hidden // levels,) * levels).to(device)
+    plain = ContinuumMemory(d, (hidden,)).to(device)
+    x = torch.randn(16, 64, d, device=device)
+
+    def fn(module):
+        def call():
+            module.zero_grad(set_to_none=True)
+            module(x).sum().backward()
+        return call
+    t = _interleaved({"cms": fn(cms), "plain": fn(plain)}, repeats, device)
+    return {"cms_ms": 1000 * t["cms"], "plain_mlp_ms": 1000 * t["plain"], "ratio": t["cms"] / t["plain"],
+            "cms_params": sum(p.numel() for p in cms.parameters()),
+            "plain_params": sum(p.numel() for p in plain.parameters())}
+
+
+def run_bench(repeats: int = 20) -> dict:
+    device = get_device()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    result = {
+        "device": describe(), "threads": torch.get_num_threads(),
+        "training_step": training_steps(repeats, device),
+        "forward_backward_16x64": forward_backward(repeats, device),
+        "titans_memory": titans_modes(repeats, device),
+        "cms_vs_plain_mlp": cms_overhead(repeats, device),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if device.type == "cuda":
+        result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return result
+

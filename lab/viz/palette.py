@@ -1,0 +1,23 @@
+"""One colour per architecture, per CMS level and per task, the same on every page.
+
+All three sets are colour-blind safe: architectures and levels from Okabe & Ito (2008),
+tasks from Paul Tol's "bright" scheme. Levels are ordered fastest (level 0) to slowest.
+"""
+from __future__ import annotations
+
+ARCH_COLORS = {"transformer": "#0072B2", "titans": "#D55E00", "hope": "#009E73"}
+LEVEL_COLORS = ["#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#000000", "#999999"]
+TASK_COLORS = ["#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377", "#BBBBBB", "#332288"]
+SLEEP_COLOR = "#6A5ACD"
+
+
+def arch_color(name: str) -> str:
+    return ARCH_COLORS.get(name, "#555555")
+
+
+def level_color(level: int) -> str:
+    return LEVEL_COLORS[int(level) % len(LEVEL_COLORS)]
+
+
+def task_color(index: int) -> str:
+    return TASK_COLORS[int(index) % len(TASK_COLORS)]
