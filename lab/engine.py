@@ -30,7 +30,7 @@ import torch
 
 from lab.config import Config, ConfigError, bounded, choice
 from lab.device import get_device
-from lab.models import MODELS, PRESETS, RECOMMENDED_LR, build_model, default_config
+from lab.models import MODELS, PRESETS, build_model, default_config
 from lab.models.cms import LevelSchedule
 from lab.optim import OPTIMIZERS, make_optimizer
 from lab.records import Recorder
@@ -48,7 +48,7 @@ class RunConfig(Config):
     cms_chunk_tokens: tuple[int, ...] = bounded((), 1, 10_000_000,
                                                 "CMS chunk sizes in tokens, one per level (empty = the family's)")
     optimizer: str = choice("adamw", OPTIMIZERS, "outer optimizer")
-    lr: float | None = bounded(None, 1e-6, 10.0, "learning rate (empty = the family's recommended rate)")
+    lr: float = bounded(1e-3, 1e-6, 10.0, "learning rate of the outer optimizer (every family)")
     level_lr_scale: tuple[float, ...] = bounded((), 0.0, 100.0, "learning-rate multiplier per CMS level (empty = 1)")
     weight_decay: float = bounded(0.0, 0.0, 1.0, "decoupled weight decay")
     grad_clip: float = bounded(1.0, 0.0, 1000.0, "clip each optimizer's gradient norm (0 = off)")
@@ -103,6 +103,7 @@ class Run:
         self.model = build_model(model_config).to(self.device)
         self.schedule = LevelSchedule.from_tokens(model_config.cms_chunk_tokens, self.stream.tokens_per_step)
         self.optimizers = self._make_optimizers()
+        self.initial_state = copy.deepcopy(self.model.state_dict())   # the reference state of every level
         self.recorder = Recorder(config.model)
         self.callbacks: dict[str, list[Callable]] = {e: [] for e in EVENTS}
         self.step_count = 0
@@ -125,9 +126,17 @@ class Run:
         for level, named in groups.items():
             if not named:
                 continue
-            lr = self.base_lr * (1.0 if level is None else scales[level])
+            lr = self.config.lr * (1.0 if level is None else scales[level])
             optimizers[level] = make_optimizer(self.config.optimizer, named, lr, self.config.weight_decay)
         return optimizers
+
+    def rebuild_optimizers(self) -> None:
+        """New optimizers over the model's current parameters (after a sleep phase grew or pruned a
+        level). Optimizer state is reset; gradients accumulated so far are dropped."""
+        for opt in self.optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        self.optimizers = self._make_optimizers()
+        self._phase_start_params = self._level_params_copy()
 
     def add_callback(self, event: str, fn: Callable[["Run"], None]) -> None:
         if event not in self.callbacks:
@@ -139,10 +148,6 @@ class Run:
             fn(self)
 
     # --- where we are --------------------------------------------------------------------
-    @property
-    def base_lr(self) -> float:
-        return self.config.lr if self.config.lr is not None else RECOMMENDED_LR[self.config.model]
-
     @property
     def tokens_seen(self) -> int:
         return self.step_count * self.stream.tokens_per_step

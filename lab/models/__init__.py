@@ -21,9 +21,6 @@ MODELS: dict[str, tuple[type[ModelConfig], type[LabModel]]] = {
     "hope": (HopeConfig, Hope),
 }
 PRESETS = {"tiny": 0.5, "small": 1.0, "medium": 2.0}
-# AdamW rates at which each family learns the default stream fastest without diverging (measured
-# on the first language of the default stream, seeds 0 and 1; HOPE diverges at 3e-3 on some seeds).
-RECOMMENDED_LR = {"transformer": 3e-3, "titans": 3e-3, "hope": 1e-3}
 
 
 def check_name(name: str) -> None:

@@ -33,7 +33,7 @@ class StreamConfig(Config):
                                            "or two languages learned in context")
     n_tasks: int = bounded(3, 1, 8, "number of tasks (languages; recall pools; for two_languages "
                                      "at most 3: A only, B only, both)")
-    steps_per_task: int = bounded(150, 1, 100_000, "training steps of each phase")
+    steps_per_task: int = bounded(250, 1, 100_000, "training steps of each phase")
     overlap: float = bounded(0.5, 0.0, 1.0, "fraction of source words (recall: keys and values) "
                                              "shared between tasks: 0 disjoint, 1 all shared")
     batch_size: int = bounded(8, 1, 1024, "sequences per training step")

@@ -369,11 +369,8 @@ def test_run_rejects_chunks_longer_than_the_stream_and_bad_level_scales():
 
 
 def test_learning_rates_per_optimizer():
-    from lab.models import RECOMMENDED_LR
-
     run = Run(config("hope"), CPU)
-    assert run.config.lr is None
-    assert run.optimizers[None].param_groups[0]["lr"] == RECOMMENDED_LR["hope"]
+    assert run.optimizers[None].param_groups[0]["lr"] == RunConfig().lr
     run = Run(config("hope", lr=0.02, level_lr_scale=(1.0, 0.5, 0.0)), CPU)
     got = {level: opt.param_groups[0]["lr"] for level, opt in run.optimizers.items()}
     assert got == {None: 0.02, 0: 0.02, 1: 0.01, 2: 0.0}

@@ -35,11 +35,12 @@ def test_default_stream_shape():
     assert s.vocab_size == 78
     assert s.seq_len == 9               # <Li> 4 words <sep> 4 words, minus one
     assert s.tokens_per_step == 8 * 9
-    assert s.phases == [(0, 150), (1, 150), (2, 150)]
-    assert s.boundaries_steps() == [0, 150, 300, 450]
-    assert s.boundaries_tokens() == [0, 150 * 72, 300 * 72, 450 * 72]
-    assert s.total_steps == 450
-    assert [s.task_at(x) for x in (0, 149, 150, 299, 300, 449, 10_000)] == [0, 0, 1, 1, 2, 2, 2]
+    n = StreamConfig().steps_per_task
+    assert s.phases == [(0, n), (1, n), (2, n)]
+    assert s.boundaries_steps() == [0, n, 2 * n, 3 * n]
+    assert s.boundaries_tokens() == [0, n * 72, 2 * n * 72, 3 * n * 72]
+    assert s.total_steps == 3 * n
+    assert [s.task_at(x) for x in (0, n - 1, n, 2 * n - 1, 2 * n, 3 * n - 1, 10_000)] == [0, 0, 1, 1, 2, 2, 2]
     with pytest.raises(ValueError):
         s.task_at(-1)
 
