@@ -9,6 +9,11 @@ ARCH_COLORS = {"transformer": "#0072B2", "titans": "#D55E00", "hope": "#009E73"}
 LEVEL_COLORS = ["#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#000000", "#999999"]
 TASK_COLORS = ["#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377", "#BBBBBB", "#332288"]
 SLEEP_COLOR = "#6A5ACD"
+# Associative memories and optimizers on the associative-memory page (Tol "bright"; no yellow for
+# optimizers, too close to level 0's orange). Softmax attention and Titans keep their architecture colours.
+MEMORY_COLORS = {"softmax": ARCH_COLORS["transformer"], "hebbian": "#EE6677", "delta": "#228833",
+                 "titans": ARCH_COLORS["titans"], "titans_mlp": "#66CCEE"}
+OPTIMIZER_COLORS = {"adam": "#4477AA", "muon": "#EE6677", "m3": "#228833", "momentum": "#66CCEE"}
 
 
 def arch_color(name: str) -> str:

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lab.memory.fast_weights import FastWeights, mlp_apply, scan_chunks, scan_tokens, token_grads
+from lab.memory.fast_weights import FastWeights, scan_chunks, scan_tokens, token_grads
 from lab.memory.neural import NeuralMemory
 from lab.memory.self_modifying import MEMORIES, SelfModifyingMemory
 
