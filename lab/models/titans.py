@@ -9,7 +9,8 @@ two ways (`TitansConfig.variant`):
     MAC (memory as context)   for each segment s of `segment` tokens:
                                 r = M_{s−1}(q(h_s))                read the memory of earlier segments
                                 y = Attn(h_s | persistent ∥ LN(r) ∥ h_s)   causal inside the segment
-                                z_t = M_t(q(y_t)), writing k(y), v(y) into M as it goes
+                                u = h_s + y                        the stream after attention
+                                z_t = M_t(q(u_t)), writing k(u), v(u) into M as it goes
                               o = y + LN(z)                        (additive form of y ⊗ M*(y))
     both:                     x ← x + W_O o;   x ← CMS(x)          (the CMS ends every block, §3)
 
@@ -18,22 +19,29 @@ with the gates α, η, θ given per head and token by the block. "chunk" mode ta
 chunk at the chunk-start memory (parallel training), "token" mode runs the exact per-token rule.
 
 Choices the paper leaves open, made here:
-* q, k, v = short causal depthwise conv (kernel `conv_kernel`) of SiLU(W x); q and k are ℓ2-normalised
-  per head and, by default, v too (`normalize_values`): with unit keys and values the inner loss is
-  bounded and the inner gradient descent stays stable; unnormalised values with θ ≥ 0.05 diverge.
+* q, k, v = short causal depthwise conv (kernel `conv_kernel`, no bias) of SiLU(W x); q and k are
+  ℓ2-normalised per head and, by default, v too (`normalize_values`), which bounds the inner loss.
 * Gates are sigmoids of one bias-free linear map of h plus a learned bias (a separate parameter, so
-  `finish_init` leaves it alone), initialised to α = alpha_init, η = eta_init and θ = theta_max / 2.
-  θ = theta_max · σ(·), so the write strength never exceeds theta_max. In MAC the gates come from the
-  block input h_t (not from y_t), so that they are computed once for the whole sequence.
+  `finish_init` leaves it alone), initialised to α = alpha_init, η = eta_init:
+      α_t = σ(a_t),  η_t = σ(e_t),  θ_t = theta_max · σ(w_t) · (1 − η_t)     all (B, H, T) in (0, 1)
+  The factor (1 − η_t) makes the momentum an exponential average of the gradients, so the step
+  per token is at most theta_max whatever η is. Stability: in chunk mode the stale gradients of a
+  chunk add up, and with identical keys the inner descent diverges unless roughly
+  θ · memory_chunk / (1 − η) < 1 for plain momentum; the EMA form turns this into
+  theta_max · memory_chunk ≲ 1 (measured: plain momentum with θ = 0.05, η = 0.9 diverged in
+  training, the EMA form with theta_max = 0.1–0.2 did not). Token mode is stable up to θ ≈ 1.
+  In MAC the gates come from the block input h_t, computed once for the whole sequence.
 * Persistent memory: `n_persistent` learned d_model vectors (init N(0, 1), the scale of LN outputs)
   prepended to the keys/values of every attention and visible to every query; they have no query
   and so no output position. Sliding windows and causal masks apply to sequence keys only.
 * MAG's gate g is per feature; the memory output is LayerNormed before the mix; the mixed branch
   goes through one output projection W_O.
 * MAC attends within the segment only (earlier segments reach it through the memory). r_j (from
-  x_j) is visible to query t only for j ≤ t, so the model stays causal. The write uses the segment's
-  attention outputs y (heads concatenated, before W_O); their conv restarts at each segment. The
-  output read is causal too: z_t = M_t(q(y_t)) sees the writes of tokens ≤ t only (read-after-write).
+  x_j) is visible to query t only for j ≤ t, so the model stays causal. The memory is written with
+  u = h + y (attention output, heads concatenated, before W_O, plus the block input): writing y
+  alone stores near-identical keys at initialisation (attention is near-uniform) and the model did
+  not learn to recall; the conv of u restarts at each segment. The output read is causal too:
+  z_t = M_t(q(u_t)) sees the writes of tokens ≤ t only (read-after-write).
   o_t = y_t + LN(z_t) replaces the paper's y_t ⊗ M*_t(y_t) by the additive form.
 * In MAC the hook points `attn`, `memory.out`, `memory.surprise`, `memory.loss` are called once on
   the whole sequence after the segment loop: an intervention there changes o, not the memory writes.
@@ -66,7 +74,7 @@ class TitansConfig(ModelConfig):
     memory_depth: int = bounded(2, 1, 4, "layers of the memory MLP")
     memory_mode: str = choice("chunk", ("chunk", "token"), "memory update: chunked-parallel or per token")
     memory_chunk: int = bounded(8, 1, 1024, "chunk mode: tokens whose gradients share the chunk-start memory")
-    theta_max: float = bounded(0.1, 0.0, 1.0, "largest write strength: θ = theta_max · σ(·)")
+    theta_max: float = bounded(0.1, 0.0, 1.0, "largest write strength: θ = theta_max · σ(·) · (1 − η)")
     alpha_init: float = bounded(0.01, 1e-4, 0.5, "forgetting gate α at initialisation")
     eta_init: float = bounded(0.9, 1e-3, 0.999, "momentum gate η at initialisation")
     conv_kernel: int = bounded(4, 1, 16, "short causal convolution on q, k, v (1 = none)")
@@ -134,6 +142,8 @@ class PersistentAttention(nn.Module):
 
 
 class TitansBlock(nn.Module):
+    """x ← x + W_O o(LN(x)), then the CMS; o from `mag` or `mac` (module docstring, REFERENCE.md §2)."""
+
     def __init__(self, config: TitansConfig, cms: nn.Module):
         super().__init__()
         D, H = config.d_model, config.n_heads
@@ -195,9 +205,13 @@ class TitansBlock(nn.Module):
             context = torch.cat([self.read_norm(merge_heads(r)), h[:, s]], 1)   # (B, 2n, D)
             causal = causal_mask(n, 0, h.device)
             y = self.attn(h[:, s], context, torch.cat([causal, causal], 1))     # (B, n, D)
-            q, k, v = self.mem_inputs(y)
+            q, k, v = self.mem_inputs(h[:, s] + y)                  # write the stream after attention
             z, state, surprise, loss = self.memory.scan(state, q, k, v, theta[:, :, s], eta[:, :, s], alpha[:, :, s])
-            ys.append(y), zs.append(z), surprises.append(surprise), losses.append(loss)
+            ys.append(y)
+            zs.append(z)
+            surprises.append(surprise)
+            losses.append(loss)
+        self.memory._state = state                                  # as NeuralMemory.forward does: for memory.state()
         self.memory.hook_surprise(torch.cat(surprises, 2))
         self.memory.hook_loss(torch.cat(losses, 2))
         y = self.hook_attn(torch.cat(ys, 1))                        # (B, T, D)
@@ -212,6 +226,8 @@ class TitansBlock(nn.Module):
 
 
 class Titans(LabModel):
+    """Embedding → n_layers Titans blocks → LN → tied head; forward(tokens (B, T)) → logits (B, T, V)."""
+
     family = "titans"
 
     def __init__(self, config: TitansConfig):
