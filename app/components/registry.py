@@ -1,0 +1,31 @@
+"""The one list of pages. Registering a page is one line here; main.py and the tests read it.
+
+`live=True` marks a page with a Play button whose charts change while it plays: the browser
+tests press Play on it and wait for a chart to change.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    file: str          # in app/pages/
+    title: str
+    icon: str
+    url_path: str
+    live: bool = False
+
+    @property
+    def path(self) -> Path:
+        return PAGES_DIR / self.file
+
+
+PAGES: tuple[PageSpec, ...] = (
+    PageSpec("home.py", "Home", ":material/home:", "home"),
+    PageSpec("playground.py", "Playground", ":material/science:", "playground", live=True),
+    PageSpec("associative_memory.py", "Associative memory", ":material/hub:", "associative-memory"),
+)

@@ -1,0 +1,108 @@
+"""The Playground's setup: architecture, size, stream, CMS levels, optimizer, seed.
+
+A form, so that nothing is rebuilt until "Apply and reset" is pressed. Widget ranges come
+from the configs' own field specs; whatever the form cannot prevent (a chunk larger than the
+stream, no level at all, a learning rate that diverges) is caught with a message and the
+previous run stays.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from app.components.lab_session import LabSession
+from app.components.state import add_notice, current_session, replace_session
+from lab.config import ConfigError
+from lab.engine import RunConfig
+from lab.models import MODELS, PRESETS
+from lab.optim import OPTIMIZERS
+from lab.tasks.stream import KINDS, StreamConfig
+from lab.urlstate import MAX_LEVELS, with_values
+
+STREAM_LABELS = {"languages": "synthetic languages (translate)", "recall": "associative recall (key → value)",
+                 "two_languages": "two languages learned in context"}
+MODEL_LABELS = {"transformer": "Transformer", "titans": "Titans", "hope": "HOPE"}
+KEYS = {"model": "pg_model", "preset": "pg_preset", "stream": "pg_stream", "tasks": "pg_tasks",
+        "steps": "pg_steps", "optimizer": "pg_optimizer", "lr": "pg_lr", "seed": "pg_seed"}
+FAMILY_LEVELS, CHUNKS = "pg_family_levels", "pg_chunks"
+NO_LEVELS = ("A model needs at least one CMS level: type one or more chunk sizes in tokens "
+             "(for example 128, 512, 2048) or tick “the family's own levels”.")
+
+
+def spec(cls, name: str) -> dict:
+    return next(s for s in cls.field_specs() if s["name"] == name)
+
+
+def seed_widgets(session: LabSession, force: bool = False) -> None:
+    """Put the applied configuration into the widgets (all of them when `force`)."""
+    c = session.config
+    values = {"model": c.model, "preset": c.preset, "stream": c.stream.kind, "tasks": c.stream.n_tasks,
+              "steps": c.stream.steps_per_task, "optimizer": c.optimizer, "lr": c.lr, "seed": c.seed}
+    state = {KEYS[k]: v for k, v in values.items()}
+    state[FAMILY_LEVELS] = not c.cms_chunk_tokens
+    state[CHUNKS] = ", ".join(str(t) for t in session.run.model.config.cms_chunk_tokens)
+    for key, value in state.items():
+        if force or key not in st.session_state:
+            st.session_state[key] = value
+
+
+def changes_from_widgets() -> dict[str, object] | None:
+    """The form's values as URL-style changes; None (with a message) when no level is given."""
+    s = st.session_state
+    changes = {name: s[key] for name, key in KEYS.items()}
+    if s[FAMILY_LEVELS]:
+        changes["chunks"] = ()
+    else:
+        text = str(s[CHUNKS]).strip()
+        if not text.replace(",", "").replace(";", "").strip():
+            add_notice("error", NO_LEVELS)
+            return None
+        changes["chunks"] = text
+    return changes
+
+
+def apply_setup() -> None:
+    session = current_session()
+    session.playing = session.replaying = False
+    changes = changes_from_widgets()
+    if changes is None:
+        return
+    try:
+        config = with_values(session.config, changes)
+    except ConfigError as err:
+        add_notice("error", f"This setup cannot run, so the previous run is kept: {err}")
+        return
+    if replace_session(config):
+        seed_widgets(current_session(), force=True)
+
+
+def setup_form(session: LabSession) -> None:
+    seed_widgets(session)
+    steps, tasks, seed = spec(StreamConfig, "steps_per_task"), spec(StreamConfig, "n_tasks"), spec(RunConfig, "seed")
+    lr = spec(RunConfig, "lr")
+    with st.sidebar.form("pg_setup", border=False):
+        st.subheader("Setup")
+        st.radio("Architecture", tuple(MODELS), key=KEYS["model"], horizontal=True,
+                 format_func=MODEL_LABELS.get, help="The model family to train.")
+        st.radio("Size preset", tuple(PRESETS), key=KEYS["preset"], horizontal=True,
+                 help="tiny = half the width of small, medium = twice.")
+        st.selectbox("Task stream", KINDS, key=KEYS["stream"], format_func=STREAM_LABELS.get,
+                     help=spec(StreamConfig, "kind")["doc"])
+        left, right = st.columns(2)
+        left.number_input("Tasks", min_value=tasks["lo"], max_value=tasks["hi"], step=1, key=KEYS["tasks"],
+                          help=tasks["doc"])
+        right.number_input("Steps per task", min_value=steps["lo"], max_value=steps["hi"], step=10,
+                           key=KEYS["steps"], help=steps["doc"])
+        st.checkbox("The family's own CMS levels", key=FAMILY_LEVELS,
+                    help="Untick to set the levels yourself in the box below.")
+        st.text_input("CMS chunk sizes in tokens, fastest level first", key=CHUNKS,
+                      placeholder="for example 128, 512, 2048",
+                      help=f"One number per level, at most {MAX_LEVELS} levels. Level ℓ updates once every "
+                           "chunk of that many tokens (rounded to whole training steps).")
+        left, right = st.columns(2)
+        left.selectbox("Optimizer", OPTIMIZERS, key=KEYS["optimizer"], help=spec(RunConfig, "optimizer")["doc"])
+        right.number_input("Learning rate", min_value=lr["lo"], max_value=lr["hi"], step=1e-3, format="%g",
+                           key=KEYS["lr"], placeholder="the default",
+                           help=f"{lr['doc']}; default {lr['default']}. Too high and the run diverges.")
+        st.number_input("Seed", min_value=seed["lo"], max_value=seed["hi"], step=1, key=KEYS["seed"],
+                        help="The same seed and setup give the same curves.")
+        st.form_submit_button("Apply and reset", type="primary", on_click=apply_setup, width="stretch")

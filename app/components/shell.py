@@ -1,0 +1,99 @@
+"""Pieces every page shares: the torch set-up, the device badge, the colour legend, the page
+header with its two-line "what am I looking at", and a guard that turns a failing panel into a
+message instead of a traceback."""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+
+import streamlit as st
+import torch
+from streamlit.errors import FragmentHandledException
+
+from lab.device import describe
+from lab.viz.palette import ARCH_COLORS, LEVEL_COLORS
+
+CSS = Path(__file__).resolve().parents[2] / "assets" / "app.css"
+PANEL_FAILED = "This view could not be drawn"
+log = logging.getLogger("nll.app")
+
+
+def configure_torch() -> None:
+    """The default models are tiny: on a CPU one intra-op thread is several times faster than
+    many (measured: HOPE 1.8 → 13 steps/s on 2 cores), and sessions do not fight over cores."""
+    if describe()["type"] == "cpu" and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+
+
+@st.cache_data(show_spinner=False)
+def _device() -> dict:
+    return describe()
+
+
+def device_label(dev: dict) -> str:
+    if dev["type"] == "cpu":
+        threads = torch.get_num_threads()
+        return f"CPU · {threads} thread{'s' if threads != 1 else ''}"
+    return dev["name"]
+
+
+def sidebar_badge() -> None:
+    dev = _device()
+    icon = ":material/memory:" if dev["type"] == "cpu" else ":material/bolt:"
+    st.sidebar.markdown(f"{icon} **Device:** {device_label(dev)}  \n<small>torch {dev['torch']}</small>",
+                        unsafe_allow_html=True)
+
+
+def chip(color: str, text: str) -> str:
+    return (f"<span class='nll-chip'><span class='nll-dot' style='background:{color}'></span>"
+            f"{text}</span>")
+
+
+def sidebar_legend() -> None:
+    """The colours used on every page: one per architecture and one per CMS level."""
+    archs = " ".join(chip(c, name) for name, c in ARCH_COLORS.items())
+    levels = " ".join(chip(c, f"level {i}") for i, c in enumerate(LEVEL_COLORS[:4]))
+    st.sidebar.markdown(f"**Colours** (colour-blind safe)<br>{archs}<br>{levels} "
+                        "<small>(level 0 = fastest)</small>", unsafe_allow_html=True)
+
+
+def ensure_entrypoint() -> None:
+    """Run every page through app/main.py, even on a server's very first script run.
+
+    Streamlit 1.67 decides once per process whether the app uses the legacy `pages/` folder:
+    a `pages/` folder next to the entrypoint makes the first run execute the requested page
+    on its own (no navigation, no page config) until `st.navigation` is first called. A page
+    that finds itself run that way switches the legacy mode off and reruns through main.py.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def page_setup(title: str, what: str, how: str) -> None:
+    """Title plus the two-line 'what am I looking at' every page opens with."""
+    ensure_entrypoint()
+    if CSS.is_file():
+        st.html(CSS)
+    st.title(title)
+    st.markdown(f"**What you are looking at:** {what}  \n**How to use it:** {how}")
+
+
+def show_notices(notices: list[tuple[str, str]]) -> None:
+    for kind, text in notices:
+        (st.error if kind == "error" else st.warning if kind == "warning" else st.info)(text)
+
+
+@contextmanager
+def panel_guard(name: str):
+    """Run one panel; if it fails, say so on the page (no traceback) and keep the rest."""
+    try:
+        yield                     # st.rerun / st.stop raise BaseExceptions and pass through
+    except FragmentHandledException:
+        raise
+    except Exception as err:  # noqa: BLE001 - a teaching page must not show a traceback
+        log.exception("panel %s failed", name)
+        st.error(f"{PANEL_FAILED} ({name}): {err}")

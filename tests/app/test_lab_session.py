@@ -1,0 +1,99 @@
+"""The Playground's per-session state without Streamlit: stepping, history, replay, probes."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from app.components.lab_session import LabSession, ModelHistory
+from lab.engine import Run, RunConfig
+from lab.tasks.stream import StreamConfig
+
+TINY = RunConfig(model="transformer", preset="tiny", eval_every=5,
+                 stream=StreamConfig(n_tasks=2, steps_per_task=15))
+
+
+@pytest.fixture(scope="module")
+def trained():
+    session = LabSession(TINY)
+    session.step(20)
+    return session
+
+
+def test_advance_takes_at_least_one_step_and_stops_at_the_end():
+    session = LabSession(TINY)
+    assert session.advance(0.0) == 1
+    while session.can_train:
+        session.advance(0.05)
+    assert session.run.done and session.run.step_count == 30 and not session.can_train
+
+
+def test_live_budget_gives_what_the_period_leaves_after_drawing():
+    session = LabSession(TINY)
+    assert 0.06 <= session.live_budget(0.24) <= 0.2
+    session.advance(0.0)
+    session._trained_until -= 0.1                     # as if drawing took 0.1 s since training ended
+    assert session.live_budget(0.24) == pytest.approx(0.14, abs=0.02)
+    session._trained_until -= 1.0
+    session._overhead = None
+    assert session.live_budget(0.24) == pytest.approx(0.06)
+
+
+def test_history_keeps_the_parameters_of_every_evaluation(trained):
+    history = trained.history
+    assert list(history.states) == [0, 5, 10, 15, 20]
+    assert history.step_at_or_before(13) == 10
+    step, model = history.model_at(13)
+    saved = history.states[10]
+    assert step == 10 and all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
+    live = trained.run.model.state_dict()
+    assert any(not torch.equal(live[k], saved[k]) for k in saved)
+
+
+def test_history_thins_out_evenly_past_its_capacity():
+    run = Run(TINY)
+    history = ModelHistory(run, capacity=4)
+    run.step(30)
+    steps = list(history.states)
+    assert len(steps) <= 4 and steps[0] == 0 and steps[-1] == 30
+
+
+def test_history_capacity_is_bounded_in_bytes():
+    run = Run(TINY)
+    state_bytes = sum(t.numel() * t.element_size() for t in run.model.state_dict().values())
+    assert ModelHistory(run, capacity=200, max_bytes=10 * state_bytes).capacity == 10
+    assert ModelHistory(run, capacity=200, max_bytes=1).capacity == 4
+
+
+def test_shown_step_follows_the_latest_unless_scrubbed(trained):
+    trained.view_step = None
+    assert trained.shown_step == 20
+    trained.view_step = 7
+    assert trained.shown_step == 7
+    assert trained.records_until(7)["step"].max() <= 7
+    trained.view_step = None
+
+
+def test_replay_walks_from_the_start_to_the_latest_step():
+    session = LabSession(TINY)
+    session.step(12)
+    session.start_replay()
+    assert session.replaying and session.shown_step == 0
+    seen = []
+    while session.replay_tick(frames=4):
+        seen.append(session.shown_step)
+    assert seen == [3, 6, 9] and session.view_step is None and not session.replaying
+
+
+def test_probes_use_the_recorded_model_and_are_cached(trained):
+    step, frame = trained.probe("attention", 12, task=1, example=3)
+    assert step == 10 and len(frame) and set(frame["layer"]) == {0, 1}
+    assert trained.probe("attention", 14, task=1, example=3)[1] is frame
+    other = trained.probe("attention", 20, task=1, example=3)[1]
+    assert not other["weight"].equals(frame["weight"])
+    assert trained.input_tokens(1, 3).shape == (1, trained.run.stream.seq_len)
+    assert trained.has_attention and not trained.has_memory
+
+
+def test_records_csv_has_the_tidy_columns(trained):
+    header = trained.records_csv().splitlines()[0]
+    assert header == "step,tokens,phase,model,task,level,metric,value"
