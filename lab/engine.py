@@ -90,7 +90,6 @@ class Run:
         self.config = config
         self.device = device or get_device()
         self.stream = build_stream(config.stream)
-        torch.manual_seed(config.seed)
         model_config = config.model_config(self.stream.vocab_size, self.stream.seq_len)
         total_tokens = self.stream.total_steps * self.stream.tokens_per_step
         too_long = [c for c in model_config.cms_chunk_tokens if c > total_tokens]
@@ -100,7 +99,9 @@ class Run:
         if config.level_lr_scale and len(config.level_lr_scale) != model_config.n_levels:
             raise ConfigError("RunConfig", "level_lr_scale", config.level_lr_scale,
                               f"needs one entry per CMS level ({model_config.n_levels})")
-        self.model = build_model(model_config).to(self.device)
+        with torch.random.fork_rng(devices=[]):     # the seed is this run's own, not the process's
+            torch.manual_seed(config.seed)
+            self.model = build_model(model_config).to(self.device)
         self.schedule = LevelSchedule.from_tokens(model_config.cms_chunk_tokens, self.stream.tokens_per_step)
         self.optimizers = self._make_optimizers()
         self.initial_state = copy.deepcopy(self.model.state_dict())   # the reference state of every level
@@ -112,6 +113,11 @@ class Run:
         self._replay = ReplayBuffer(config.replay, config.seed) if config.replay else None
         self._eval_sets = [tuple(t.to(self.device) for t in task.eval_set(config.eval_size, seed=config.stream.seed))
                            for task in self.stream.tasks]
+        self._eval_inputs = torch.cat([inputs for inputs, _ in self._eval_sets])
+        offsets = [0]
+        for inputs, _ in self._eval_sets:
+            offsets.append(offsets[-1] + inputs.shape[0])
+        self._eval_slices = [slice(a, b) for a, b in zip(offsets, offsets[1:])]
         self._phase_start_params = self._level_params_copy()
         self._timing = [0.0, 0]                     # seconds and steps spent in step(), not recorded
         self.evaluate()
@@ -252,8 +258,9 @@ class Run:
         """Accuracy and loss on every task's held-out set; recorded as rows."""
         self.model.eval()
         results = {}
-        for task, (inputs, targets) in zip(self.stream.tasks, self._eval_sets):
-            s = score(self.model(inputs), targets)
+        logits = self.model(self._eval_inputs)        # every task's held-out set in one forward pass
+        for task, (_, targets), rows in zip(self.stream.tasks, self._eval_sets, self._eval_slices):
+            s = score(logits[rows], targets)
             results[task.name] = {k: float(v) for k, v in s.items()}
             for metric, key in (("accuracy", "token_acc"), ("seq_accuracy", "seq_acc"), ("eval_loss", "loss")):
                 self.recorder.add(self.step_count, self.tokens_seen, metric, results[task.name][key], task.name)

@@ -11,7 +11,7 @@ import streamlit as st
 import torch
 from streamlit.errors import FragmentHandledException
 
-from lab.device import describe
+from lab.device import configure_threads, describe
 from lab.viz.palette import ARCH_COLORS, LEVEL_COLORS
 
 CSS = Path(__file__).resolve().parents[2] / "assets" / "app.css"
@@ -20,10 +20,8 @@ log = logging.getLogger("nll.app")
 
 
 def configure_torch() -> None:
-    """The default models are tiny: on a CPU one intra-op thread is several times faster than
-    many (measured: HOPE 1.8 → 13 steps/s on 2 cores), and sessions do not fight over cores."""
-    if describe()["type"] == "cpu" and torch.get_num_threads() != 1:
-        torch.set_num_threads(1)
+    """The thread count the CLI and the tests use too (`lab.device.configure_threads`)."""
+    configure_threads()
 
 
 @st.cache_data(show_spinner=False)
