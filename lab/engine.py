@@ -254,8 +254,8 @@ class Run:
 
     # --- measurement ---------------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self) -> dict[str, dict]:
-        """Accuracy and loss on every task's held-out set; recorded as rows."""
+    def evaluate(self, phase: str = "active") -> dict[str, dict]:
+        """Accuracy and loss on every task's held-out set; recorded as rows of `phase`."""
         self.model.eval()
         results = {}
         logits = self.model(self._eval_inputs)        # every task's held-out set in one forward pass
@@ -263,9 +263,10 @@ class Run:
             s = score(logits[rows], targets)
             results[task.name] = {k: float(v) for k, v in s.items()}
             for metric, key in (("accuracy", "token_acc"), ("seq_accuracy", "seq_acc"), ("eval_loss", "loss")):
-                self.recorder.add(self.step_count, self.tokens_seen, metric, results[task.name][key], task.name)
+                self.recorder.add(self.step_count, self.tokens_seen, metric, results[task.name][key], task.name,
+                                  phase=phase)
         for level, drift in self.level_drift().items():
-            self.recorder.add(self.step_count, self.tokens_seen, "drift", drift, "", level)
+            self.recorder.add(self.step_count, self.tokens_seen, "drift", drift, "", level, phase)
         self.last_eval = results
         if self.step_count == 0:
             self._untrained_loss = sum(r["loss"] for r in results.values()) / len(results)
@@ -298,6 +299,22 @@ class Run:
     def records(self):
         return self.recorder.frame()
 
+    # --- sleep -------------------------------------------------------------------------------
+    def sleep(self, config=None, **kwargs):
+        """A sleep phase now (`lab.sleep`, REFERENCE.md §6): it sees the model, never the task data.
+        The knowledge map is recorded before (phase "active") and after (phase "sleep")."""
+        from lab.knowledge import record_knowledge
+        from lab.sleep import SleepConfig, sleep as sleep_phase
+
+        config = config or SleepConfig()
+        vocab = self.stream.vocab
+        kwargs.setdefault("prompt_tokens", [vocab.tag(i) for i in range(vocab.n_languages)])
+        record_knowledge(self, config.knowledge_mode, "active")
+        report = sleep_phase(self, config, **kwargs)
+        self.evaluate(phase="sleep")
+        record_knowledge(self, config.knowledge_mode, "sleep")
+        return report
+
     # --- snapshots -----------------------------------------------------------------------
     def snapshot(self) -> dict:
         """Everything needed to continue exactly from here, as an in-memory copy."""
@@ -312,7 +329,11 @@ class Run:
         })
 
     def restore(self, snap: dict) -> None:
+        from lab.sleep import match_shapes
+
         snap = copy.deepcopy(snap)
+        if match_shapes(self.model, snap["model"]):      # a sleep grew or pruned a level since the snapshot
+            self.optimizers = self._make_optimizers()
         self.model.load_state_dict(snap["model"])
         for k, o in self.optimizers.items():
             o.load_state_dict(snap["optimizers"][k])

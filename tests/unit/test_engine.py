@@ -318,7 +318,7 @@ def test_loss_row_is_the_loss_before_the_update():
         shadow = build_model(run.model.config)
         shadow.load_state_dict(run.model.state_dict())
         inputs, targets = run.stream.batch(run.step_count)
-        expected = float(masked_loss(shadow(inputs), targets))
+        expected = float(masked_loss(shadow(inputs), targets).detach())
         run.step(1)
         got = run.records().query("metric == 'loss'").value.iloc[-1]
         assert got == pytest.approx(expected, rel=1e-5)
