@@ -3,6 +3,7 @@
     python -m lab info --json
     python -m lab train --model hope --task languages --steps 300 --seed 0 --out runs/a
     python -m lab forget --models transformer,titans,hope --tasks 3 --steps-per-task 150 --seeds 3 --out runs/f
+    python -m lab sleep --model hope --tasks 3 --steps-per-task 150 --seed 0 --out runs/s
     python -m lab bench --out bench.json
 
 Wrong names or values print a message that lists the valid choices and exit with code 2.
@@ -57,8 +58,32 @@ def _parser() -> argparse.ArgumentParser:
     forget.add_argument("--steps-per-task", type=int, default=None)
     forget.add_argument("--seeds", type=int, default=1, help="number of seeds (0..K-1)")
     forget.add_argument("--overlap", type=float, default=None)
+    forget.add_argument("--methods", default=None,
+                        help="naive and/or replay, comma-separated (default: naive; replay if --replay N > 0)")
+    forget.add_argument("--joint", action="store_true", help="also train the joint reference (intransigence)")
+    forget.add_argument("--eval-size", type=int, default=None, help="held-out sequences per task")
+    forget.add_argument("--keep-metrics", default=None,
+                        help="write only these metrics' rows to records.csv, e.g. accuracy (default: all)")
     forget.add_argument("--out", required=True)
     common(forget)
+
+    sleep = sub.add_parser("sleep", help="sleep (consolidation) against its controls on one stream")
+    sleep.add_argument("--model", default="hope", choices=list(MODELS))
+    sleep.add_argument("--task", default="languages", choices=list(KINDS))
+    sleep.add_argument("--tasks", type=int, default=3)
+    sleep.add_argument("--steps-per-task", type=int, default=None)
+    sleep.add_argument("--seed", type=int, default=0)
+    sleep.add_argument("--when", default="boundaries", choices=["boundaries", "end"],
+                       help="sleep after every task, or only after the last")
+    sleep.add_argument("--eval-size", type=int, default=None, help="held-out sequences per task")
+    sleep.add_argument("--level-lr-scale", default=None, metavar="S0,S1,…",
+                       help="learning-rate multiplier per CMS level, e.g. 10,10,10")
+    sleep.add_argument("--arms", default="sleep,reset_only,no_sleep",
+                       help="comma-separated arms: sleep, reset_only, no_sleep, optimizer_reset")
+    sleep.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                       help="a SleepConfig field, e.g. --set distill_steps=100 (repeatable)")
+    sleep.add_argument("--out", required=True)
+    common(sleep)
 
     bench = sub.add_parser("bench", help="speed figures as JSON")
     bench.add_argument("--out", default=None, help="write the JSON here as well as to stdout")
@@ -143,28 +168,67 @@ def cmd_train(args) -> int:
 
 
 def cmd_forget(args) -> int:
-    from lab.compare import compare
-    from lab.models import MODELS
+    from lab.compare import DEFAULT_REPLAY, ComparisonError, ForgetSettings, run_settings, summary_table
 
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    bad = [m for m in models if m not in MODELS]
-    if bad or not models:
-        raise UsageError(f"unknown model {bad[0] if bad else '(none)'!r}: choose from {', '.join(MODELS)}")
-    if args.seeds < 1:
-        raise UsageError("--seeds must be at least 1")
-    extra = {} if args.overlap is None else {"overlap": args.overlap}
-    base = _run_config(args, models[0], args.tasks, args.steps_per_task, 0, **extra)
+    methods = args.methods or ("replay" if args.replay > 0 else "naive")
+    fields = {"models": args.models, "methods": methods, "kind": args.task, "n_tasks": args.tasks,
+              "seeds": args.seeds, "replay": args.replay or DEFAULT_REPLAY, "joint": args.joint,
+              "preset": args.preset, "optimizer": args.optimizer, "lr": args.lr, "eval_every": args.eval_every,
+              "eval_size": args.eval_size}
+    if args.steps_per_task is not None:
+        fields["steps_per_task"] = args.steps_per_task
+    if args.overlap is not None:
+        fields["overlap"] = args.overlap
+    settings = ForgetSettings.from_dict(fields)          # a bad value: ConfigError, exit 2 with its message
+    try:
+        result = run_settings(settings, progress=_progress)
+    except ComparisonError as err:
+        print(f"\nerror: {err}", file=sys.stderr)
+        return 1
+    keep = [m.strip() for m in args.keep_metrics.split(",") if m.strip()] if args.keep_metrics else None
+    result.save(args.out, keep_metrics=keep)
+    print(summary_table(result.summary).to_string(index=False), file=sys.stderr)
+    print(json.dumps({method: {model: {k: v["mean"] for k, v in cells.items()} for model, cells in by_model.items()}
+                      for method, by_model in result.summary["results"].items()}, indent=2))
+    return 0
+
+
+def cmd_sleep(args) -> int:
+    from lab.knowledge import ALL_ARMS, sleep_experiment
+    from lab.sleep import SleepConfig, SleepError
+    from lab.tasks import build_stream
+
+    fields = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set {item!r}: write FIELD=VALUE, e.g. --set distill_steps=100")
+        fields[key.strip()] = value.strip()
+    sleep_config = SleepConfig.from_dict(fields)
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    bad = [a for a in arms if a not in ALL_ARMS]
+    if bad or not arms:
+        raise UsageError(f"unknown arm {bad[0] if bad else '(none)'!r}: choose from {', '.join(ALL_ARMS)}")
+    config = _run_config(args, args.model, args.tasks, args.steps_per_task, args.seed)
+    if args.eval_size is not None:
+        config = config.replace(eval_size=args.eval_size)
+    if args.level_lr_scale is not None:
+        config = config.replace(level_lr_scale=args.level_lr_scale)
     started = time.perf_counter()
-    result = compare(base, models, list(range(args.seeds)), progress=_progress)
+    try:
+        result = sleep_experiment(config, sleep_config, when=args.when, arms=arms, progress=_progress)
+    except SleepError as err:
+        raise UsageError(str(err)) from err
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    result.matrix.to_csv(out / "accuracy_matrix.csv", index=False)
-    result.records.to_csv(out / "records.csv", index=False)
-    summary = dict(result.summary, wall_seconds=time.perf_counter() - started, tasks=result.task_names,
-                   config=base.to_dict())
+    summary = dict(result.summary, wall_seconds=time.perf_counter() - started)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(json.dumps({m: {k: v for k, v in s.items() if k != "forgetting_form"}
-                      for m, s in result.summary.items() if m != "n_seeds"}, indent=2))
+    result.records.to_csv(out / "records.csv", index=False)
+    result.knowledge.to_csv(out / "knowledge.csv", index=False)
+    if result.dreams is not None:
+        (out / "dreams.txt").write_text(build_stream(config.stream).decode(result.dreams) + "\n")
+    print(json.dumps({k: summary[k] for k in ("before_sleep", "after_sleep", "control_no_sleep", "control_reset_only",
+                                             "control_optimizer_reset", "params") if k in summary}, indent=2))
     return 0
 
 
@@ -180,19 +244,20 @@ def cmd_bench(args) -> int:
     return 0
 
 
-COMMANDS = {"info": cmd_info, "train": cmd_train, "forget": cmd_forget, "bench": cmd_bench}
+COMMANDS = {"info": cmd_info, "train": cmd_train, "forget": cmd_forget, "sleep": cmd_sleep, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)           # unknown options: usage message, exit 2
     try:
-        if args.device:
-            from lab.device import DeviceError, set_device
-            try:
+        from lab.device import DeviceError, configure_threads, set_device
+        try:
+            if args.device:
                 set_device(args.device)
-            except DeviceError as err:
-                raise UsageError(str(err)) from err
+            configure_threads()               # as the app and the tests do: the same numbers
+        except DeviceError as err:
+            raise UsageError(str(err)) from err
         return COMMANDS[args.command](args)
     except (ConfigError, UsageError) as err:
         parser.print_usage(sys.stderr)

@@ -54,7 +54,10 @@ def metrics_table(comparison: Comparison) -> None:
     joint = ("Intransigence: accuracy on task k of a fresh model trained on tasks 1..k mixed together for as many "
              "steps, minus R[k][k], averaged over k. " if s.get("joint") else
              "Intransigence needs the joint reference (tick it in the form). ")
+    replay = (f"replay: experience replay with a buffer of {s.get('replay')} sequences. "
+              if "replay" in s["methods"] else "")
     st.caption(f"Mean ± standard deviation over {n} seed{'s' if n != 1 else ''} (sample std; 0 with one seed). "
+               f"naive: naive sequential training. {replay}"
                "ACC: mean accuracy on all tasks after the last. BWT: mean change on earlier tasks from right after "
                "learning them to the end (negative = forgetting). FWT: accuracy on a task before training on it, "
                "minus the untrained model's. "

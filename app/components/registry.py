@@ -27,5 +27,7 @@ class PageSpec:
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("home.py", "Home", ":material/home:", "home"),
     PageSpec("playground.py", "Playground", ":material/science:", "playground", live=True),
+    PageSpec("forgetting.py", "Forgetting", ":material/compare_arrows:", "forgetting"),
     PageSpec("associative_memory.py", "Associative memory", ":material/hub:", "associative-memory"),
+    PageSpec("sleep.py", "Sleep", ":material/bedtime:", "sleep", live=False),
 )

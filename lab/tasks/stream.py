@@ -4,6 +4,12 @@
 them to one `seq_len`, and lays out the phases. The accuracy matrix of REFERENCE.md §7 is
 measured at `boundaries_steps()` (lab.metrics turns it into ACC, BWT, FWT, forgetting).
 
+Joint training (the reference of intransigence, REFERENCE.md §7): with `joint=True` the phases
+keep their lengths but every batch is a uniform mixture of the tasks the schedule names, each
+sequence's task drawn uniformly (`mixed_batch`). A joint stream with schedule (0, …, k−1) is "a
+fresh model trained on tasks 1..k together for as many steps as the sequential run took to reach
+task k". With a single task in the mixture a joint batch equals the plain batch of that step.
+
 Determinism: the tasks depend on the config only (task seeds are mix_seed(seed, kind, "task", i));
 `batch(step, generator)` draws from the generator it is given, and with no generator from one
 seeded by (seed, "batch", step), so a batch depends on its step alone and a restored run draws
@@ -16,7 +22,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..config import Config, bounded, choice
+from ..config import Config, bounded, choice, flag
 from .languages import RULES, build_languages
 from .recall import build_recall
 from .two_languages import MODES, build_two_languages
@@ -47,6 +53,8 @@ class StreamConfig(Config):
         "doc": f"languages only: word-order rule of each language ({', '.join(RULES)}), one for all, "
                "or empty = chosen from the seed"})
     seed: int = bounded(0, 0, 2**31 - 1, "seed of the tasks (lexicons, rules) and of the batches")
+    joint: bool = flag(False, "train on a uniform mixture of the schedule's tasks at every step instead of "
+                              "one task after another (the joint reference of intransigence)")
 
     def check(self) -> None:
         for i in self.schedule:
@@ -82,6 +90,8 @@ class Stream:
         self.phases: list[tuple[int, int]] = [(int(i), cfg.steps_per_task) for i in order]
         self.total_steps = sum(n for _, n in self.phases)
         self._starts = self.boundaries_steps()[:-1]
+        # joint: the distinct tasks of the schedule, in first-seen order; None = sequential
+        self.mixture: list[int] | None = list(dict.fromkeys(t for t, _ in self.phases)) if cfg.joint else None
 
     @property
     def task_names(self) -> list[str]:
@@ -110,9 +120,41 @@ class Stream:
 
     def batch(self, step: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs, targets), LongTensor[batch_size, seq_len] each, from the task active at `step`."""
+        if self.mixture is not None:
+            return self.mixed_batch(step, self.mixture, generator)
         if generator is None:
             generator = make_generator(mix_seed(self.cfg.seed, "batch", int(step)))
         return self.tasks[self.task_at(step)].sample(self.batch_size, generator)
+
+    def mixed_batch(self, step: int, task_indices, generator: torch.Generator | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch whose sequences each come from a task drawn uniformly from `task_indices`.
+
+        The task of each row is drawn from its own generator, seeded by (seed, "mix", step); the
+        sequences from `generator` (default: the step's batch generator), task by task in the
+        order given. One task given: exactly the plain batch of that task at this step.
+        """
+        indices = [int(i) for i in task_indices]
+        if not indices:
+            raise ValueError("mixed_batch needs at least one task index")
+        bad = [i for i in indices if not 0 <= i < len(self.tasks)]
+        if bad:
+            raise ValueError(f"task index {bad[0]} is out of range: tasks are 0..{len(self.tasks) - 1}")
+        if generator is None:
+            generator = make_generator(mix_seed(self.cfg.seed, "batch", int(step)))
+        chooser = make_generator(mix_seed(self.cfg.seed, "mix", int(step)))
+        which = torch.randint(len(indices), (self.batch_size,), generator=chooser)
+        inputs = targets = None
+        for position, task in enumerate(indices):
+            rows = (which == position).nonzero().flatten()
+            if len(rows) == 0:
+                continue
+            x, y = self.tasks[task].sample(len(rows), generator)
+            if inputs is None:
+                inputs = torch.empty((self.batch_size, *x.shape[1:]), dtype=x.dtype)
+                targets = torch.empty((self.batch_size, *y.shape[1:]), dtype=y.dtype)
+            inputs[rows], targets[rows] = x, y
+        return inputs, targets
 
     def eval_sets(self, n: int = 256, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Each task's fixed held-out set, in task order."""
@@ -125,7 +167,8 @@ class Stream:
         return [t.describe() for t in self.tasks]
 
     def __repr__(self) -> str:
-        return (f"<Stream {self.cfg.kind}: {len(self.tasks)} tasks, {len(self.phases)} phases, "
+        joint = ", joint" if self.mixture is not None else ""
+        return (f"<Stream {self.cfg.kind}{joint}: {len(self.tasks)} tasks, {len(self.phases)} phases, "
                 f"{self.total_steps} steps, vocab {self.vocab_size}, seq_len {self.seq_len}>")
 
 

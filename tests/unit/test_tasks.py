@@ -274,3 +274,49 @@ def test_oracle_scores_perfectly_on_every_kind():
         out = score(logits, y)
         assert out["token_acc"] == 1.0 and out["seq_acc"] == 1.0
         assert isinstance(s.tasks[0], (LanguageTask, RecallTask, InContextTranslationTask))
+
+
+# --- joint streams (the reference of intransigence) -----------------------------------------
+
+def test_joint_stream_mixes_the_scheduled_tasks_only():
+    cfg = StreamConfig(n_tasks=3, steps_per_task=5, batch_size=64, joint=True, schedule=(0, 1))
+    s = build_stream(cfg)
+    assert s.mixture == [0, 1] and s.total_steps == 10 and s.phases == [(0, 5), (1, 5)]
+    tags = {s.vocab.tag(i): i for i in range(3)}
+    for step in (0, 7):                                  # both phases draw from the same mixture
+        x, y = s.batch(step)
+        assert x.shape == y.shape == (64, s.seq_len)
+        seen = [tags[int(t)] for t in x[:, 0]]
+        assert set(seen) == {0, 1}                       # never task 3; both others (64 draws)
+        assert 16 < seen.count(0) < 48                   # roughly uniform
+        # every row is a valid sequence of its own task: the target is that task's translation
+        for row in (seen.index(0), seen.index(1)):
+            task = s.tasks[seen[row]]
+            words = task.words
+            source = x[row, 1:1 + words]
+            assert torch.equal(y[row, words + 1:], task.translate(source))
+    x1, y1 = s.batch(3)
+    x2, y2 = s.batch(3)
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)   # a batch depends on its step alone
+    assert not torch.equal(s.batch(3)[0], s.batch(4)[0])
+    assert "joint" in repr(s)
+
+
+def test_joint_stream_of_one_task_gives_the_plain_batches():
+    plain = build_stream(StreamConfig(n_tasks=3, steps_per_task=6))
+    joint = build_stream(StreamConfig(n_tasks=3, steps_per_task=6, joint=True, schedule=(0,)))
+    for step in range(6):
+        a, b = plain.batch(step), joint.batch(step)
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert plain.mixture is None and not StreamConfig().joint
+
+
+def test_mixed_batch_checks_its_task_indices():
+    s = build_stream(StreamConfig(n_tasks=2))
+    with pytest.raises(ValueError, match="out of range"):
+        s.mixed_batch(0, [0, 2])
+    with pytest.raises(ValueError, match="at least one"):
+        s.mixed_batch(0, [])
+    x, _ = s.mixed_batch(0, [1])
+    assert set(x[:, 0].tolist()) == {s.vocab.tag(1)}
+    assert StreamConfig.from_dict({"joint": "true"}).joint is True

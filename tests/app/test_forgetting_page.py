@@ -1,0 +1,146 @@
+"""The Forgetting page in AppTest: the shipped comparison at once, a live run that gives the very
+matrix `python -m lab forget` gives, the live re-run check of the shipped numbers, bad input."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import app.components.forgetting_state as state
+from app.components.registry import PAGES
+from lab import cli
+from lab.compare import Comparison
+from tests.app.helpers import ROOT, TIMEOUT, assert_healthy, charts, errors, open_page
+
+PAGE = ROOT / "app" / "pages" / "forgetting.py"
+SUBMIT = "FormSubmitter:fg_setup-Run comparison"
+# the same small comparison, once as CLI options and once as the page's widgets
+CLI_ARGS = ["--models", "transformer,hope", "--tasks", "2", "--steps-per-task", "4", "--seeds", "1", "--preset", "tiny"]
+WIDGETS = {"fg_models": ["transformer", "hope"], "fg_tasks": 2, "fg_steps": 4, "fg_seeds": 1}
+
+
+def open_forgetting() -> AppTest:
+    """Through main.py once the page is registered (as `streamlit run` does), else on its own."""
+    spec = next((p for p in PAGES if p.file == PAGE.name), None)
+    if spec is not None:
+        return open_page(spec)
+    return AppTest.from_file(str(PAGE), default_timeout=TIMEOUT).run()
+
+
+def fill(at: AppTest, values: dict) -> AppTest:
+    at.multiselect(key="fg_models").set_value(values.get("fg_models", ["transformer", "titans", "hope"]))
+    for key in ("fg_tasks", "fg_steps", "fg_seeds"):
+        if key in values:
+            at.number_input(key=key).set_value(values[key])
+    at.radio(key="fg_preset").set_value(values.get("fg_preset", "tiny"))
+    if "fg_kind" in values:
+        at.selectbox(key="fg_kind").set_value(values["fg_kind"])
+    if "fg_naive" in values:
+        at.checkbox(key="fg_naive").set_value(values["fg_naive"])
+    return at
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("forget") / "cli"
+    assert cli.main(["forget", *CLI_ARGS, "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture
+def shipped_at(monkeypatch):
+    """Point the page at another "shipped" comparison folder."""
+    def use(folder):
+        # The page file on its own: through main.py the page module's ASSETS is looked up afresh.
+        monkeypatch.setattr(state, "ASSETS", folder)
+        return AppTest.from_file(str(PAGE), default_timeout=TIMEOUT).run()
+    return use
+
+
+def test_the_shipped_comparison_is_on_screen_at_once():
+    at = open_forgetting()
+    assert_healthy(at)
+    assert at.title[0].value == "Forgetting"
+    assert any("What you are looking at" in m.value for m in at.markdown)
+    figures = charts(at)
+    assert {"fg_curves", "fg_matrix", "fg_diff"} <= set(figures)
+    assert all(f["data"] for k, f in figures.items() if k in ("fg_curves", "fg_matrix", "fg_diff"))
+    shipped = Comparison.load(state.ASSETS)
+    reading = " ".join(m.value for m in at.markdown)
+    assert shipped.describe().split("\n\n")[0] in reading           # the plain-language reading is shown
+    assert at.session_state["fg_job"] is None if "fg_job" in at.session_state else True
+    assert at.dataframe and len(at.dataframe[0].value) == len(shipped.methods) * len(shipped.models)
+    exports = {b.proto.label for b in at.get("download_button")}
+    assert {"Accuracy matrix (CSV)", "Records (CSV)", "Forgetting curves (HTML)", "Accuracy matrix (HTML)",
+            "Difference view (HTML)"} <= exports
+
+
+def test_the_page_and_the_cli_give_the_same_accuracy_matrix(cli_run):
+    at = fill(open_forgetting(), WIDGETS)
+    at.button(key=SUBMIT).click().run()
+    assert_healthy(at)
+    kept = at.session_state["fg_results"]
+    assert len(kept) == 1 and at.session_state["fg_job"] is None
+    page = next(iter(kept.values()))["comparison"]
+    cli_result = Comparison.load(cli_run)
+    pd.testing.assert_frame_equal(page.matrix, cli_result.matrix, check_exact=True)
+    assert page.summary["results"] == cli_result.summary["results"]
+    # and the heatmap the page draws is that matrix
+    hope = next(t for t in charts(at)["fg_matrix"]["data"] if "HOPE" in t["hovertemplate"])
+    R = cli_result.matrix[cli_result.matrix.model == "hope"].sort_values(["after_task", "eval_task"])
+    np.testing.assert_array_equal(np.array(hope["z"], dtype=float).ravel(), R.accuracy.to_numpy())
+    # coming back with the same settings reuses the kept result instead of training again
+    at.button(key=SUBMIT).click().run()
+    assert len(at.session_state["fg_results"]) == 1 and at.session_state["fg_job"] is None
+    assert any("already run in this session" in i.value for i in at.info)
+
+
+def test_rerunning_the_shipped_comparison_says_whether_the_numbers_agree(cli_run, shipped_at, tmp_path):
+    at = shipped_at(cli_run)
+    assert_healthy(at)
+    at.button(key="fg_rerun").click().run()
+    assert_healthy(at)
+    assert any("agrees with the shipped numbers exactly" in s.value for s in at.success)
+    assert not at.warning
+
+    tampered = tmp_path / "tampered"
+    shutil.copytree(cli_run, tampered)
+    matrix = pd.read_csv(tampered / "accuracy_matrix.csv")
+    matrix.loc[4, "accuracy"] += 0.5
+    matrix.to_csv(tampered / "accuracy_matrix.csv", index=False)
+    at = shipped_at(tampered)
+    at.button(key="fg_rerun").click().run()
+    assert_healthy(at)
+    warning = " ".join(w.value for w in at.warning)
+    assert "differs from the shipped numbers" in warning and "is 0.5" in warning
+    assert not at.success
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"fg_models": []}, "Choose at least one architecture"),
+    ({"fg_naive": False}, "Choose at least one method"),
+    ({"fg_kind": "two_languages", "fg_tasks": 5}, "n_tasks"),
+])
+def test_bad_input_gets_a_message_and_nothing_runs(values, message):
+    at = fill(open_forgetting(), values)
+    at.button(key=SUBMIT).click().run()
+    assert_healthy(at)
+    assert any(message in e for e in errors(at)), errors(at)
+    assert at.session_state["fg_job"] is None if "fg_job" in at.session_state else True
+    assert not at.session_state["fg_results"] if "fg_results" in at.session_state else True
+
+
+def test_a_missing_or_broken_shipped_comparison_is_said_not_raised(shipped_at, tmp_path):
+    at = shipped_at(tmp_path / "nothing")
+    assert_healthy(at)
+    assert any("missing" in w.value for w in at.warning) and not charts(at)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "summary.json").write_text(json.dumps({"not": "a comparison"}))
+    at = shipped_at(broken)
+    assert_healthy(at)
+    assert any("cannot read" in w.value or "does not hold" in w.value for w in at.warning)
