@@ -69,11 +69,15 @@ def forward_backward(repeats: int, device, batch: int = 16, seq: int = 64) -> di
     return out
 
 
-def titans_modes(repeats: int, device, seq: int = 256, chunk: int = 16) -> dict:
-    """Chunked vs per-token Titans memory at `seq` tokens (forward+backward), and their difference."""
+def titans_modes(repeats: int, device, seq: int = 256, chunk: int = 16, theta: float = 0.02,
+                 eta: float = 0.5) -> dict:
+    """Chunked vs per-token Titans memory at `seq` tokens (forward+backward), and their difference.
+
+    Constant gates inside the chunked mode's stable region: with stale gradients a chunk adds up
+    about θ·chunk/(1 − η) of a step, which must stay below 1 (here 0.64); with η = 0.9 it diverges."""
     torch.manual_seed(0)
     B, H, d = 16, 4, 16
-    memory = NeuralMemory(d, heads=H, chunk_size=chunk, theta=0.02).to(device)
+    memory = NeuralMemory(d, heads=H, chunk_size=chunk, theta=theta, eta=eta).to(device)
     q, k, v = (torch.randn(B, H, seq, d, device=device) for _ in range(3))
     q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
 
@@ -85,7 +89,7 @@ def titans_modes(repeats: int, device, seq: int = 256, chunk: int = 16) -> dict:
         return fn
     t = _interleaved({"token": run("token"), "chunk": run("chunk")}, max(3, repeats // 4), device)
     memory.mode = "chunk"
-    return {"seq": seq, "chunk_size": chunk, "token_ms": 1000 * t["token"], "chunk_ms": 1000 * t["chunk"],
+    return {"seq": seq, "chunk_size": chunk, "theta": theta, "eta": eta, "token_ms": 1000 * t["token"], "chunk_ms": 1000 * t["chunk"],
             "speedup_chunk_over_token": t["token"] / t["chunk"],
             "max_abs_diff_chunk1_vs_token": memory.mode_difference(q, k, v, chunk_size=1)["max_abs_diff"],
             "max_abs_diff_chunk16_vs_token": memory.mode_difference(q, k, v, chunk_size=chunk)["max_abs_diff"]}
