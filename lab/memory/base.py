@@ -60,3 +60,46 @@ class AssociativeMemory(nn.Module, abc.ABC):
             self.write(k[:, :, t:t + 1], v[:, :, t:t + 1], **step_gates)
             outs.append(self.read(q[:, :, t:t + 1]))
         return torch.cat(outs, dim=2)
+
+
+class MatrixMemory(AssociativeMemory):
+    """A memory whose whole state is one matrix M: (B, H, d_value, d_key) (Hebbian, delta rule)."""
+
+    M: torch.Tensor | None = None
+
+    def reset(self, batch, heads, d_key, d_value, device=None, dtype=torch.float32):
+        self.M = torch.zeros(batch, heads, d_value, d_key, device=device, dtype=dtype)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {"M": self.M}
+
+    def load_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Set the matrix directly: {"M": (B, H, d_value, d_key)} (e.g. a learned initial state)."""
+        M = state["M"]
+        if M.dim() != 4:
+            raise ValueError(f"M must have shape (B, H, d_value, d_key), got {tuple(M.shape)}")
+        self.M = M
+
+    def _check(self, k: torch.Tensor, v: torch.Tensor) -> None:
+        if k.dim() != 4 or v.dim() != 4 or k.shape[:3] != v.shape[:3]:
+            raise ValueError(f"k (B, H, N, d_key) and v (B, H, N, d_value) must be 4-d and agree "
+                             f"on (B, H, N), got k {tuple(k.shape)}, v {tuple(v.shape)}")
+        if self.M is None:
+            self.reset(k.shape[0], k.shape[1], k.shape[-1], v.shape[-1], k.device, k.dtype)
+        B, H, dv, dk = self.M.shape
+        if k.shape[:2] != (B, H) or k.shape[-1] != dk or v.shape[-1] != dv:
+            raise ValueError(f"k and v must have shapes ({B}, {H}, N, {dk}) and ({B}, {H}, N, "
+                             f"{dv}) to match the memory, got {tuple(k.shape)}, {tuple(v.shape)}")
+
+
+def token_gate(name: str, gate: torch.Tensor | None, default: float, k: torch.Tensor,
+               valid, allowed: str) -> torch.Tensor:
+    """A per-token gate (B, H, N) from a tensor, or the constant `default`; checked with `valid`."""
+    if gate is None:
+        return k.new_full(k.shape[:3], default)
+    if gate.shape != k.shape[:3]:
+        raise ValueError(f"{name} gate must have shape (B, H, N) = {tuple(k.shape[:3])}, got {tuple(gate.shape)}")
+    if not bool(valid(gate).all()):
+        raise ValueError(f"{name} gate values must be in {allowed}, got min "
+                         f"{gate.min().item():.4g}, max {gate.max().item():.4g}")
+    return gate

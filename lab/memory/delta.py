@@ -4,10 +4,10 @@ from __future__ import annotations
 import torch
 
 from lab.config import ConfigError
-from lab.memory.base import AssociativeMemory
+from lab.memory.base import MatrixMemory, token_gate
 
 
-class DeltaRuleMemory(AssociativeMemory):
+class DeltaRuleMemory(MatrixMemory):
     """The delta rule = one GD step per token on the squared recall error.
 
     REFERENCE.md §1, row "DeltaNet": pairs k_t -> v_t, matrix memory M (B, H, d_value, d_key),
@@ -32,42 +32,9 @@ class DeltaRuleMemory(AssociativeMemory):
         self.beta = float(beta)
         self.M: torch.Tensor | None = None   # (B, H, d_value, d_key)
 
-    # --- state --------------------------------------------------------------------------
-    def reset(self, batch, heads, d_key, d_value, device=None, dtype=torch.float32):
-        self.M = torch.zeros(batch, heads, d_value, d_key, device=device, dtype=dtype)
-
-    def state(self) -> dict[str, torch.Tensor]:
-        return {"M": self.M}
-
-    def load_state(self, state: dict[str, torch.Tensor]) -> None:
-        """Set the matrix directly: {"M": (B, H, d_value, d_key)} (e.g. a learned initial state)."""
-        M = state["M"]
-        if M.dim() != 4:
-            raise ValueError(f"M must have shape (B, H, d_value, d_key), got {tuple(M.shape)}")
-        self.M = M
-
     def _gate(self, beta, k: torch.Tensor) -> torch.Tensor:
         """Per-token write rate β, (B, H, N), from the gate tensor or the constructor's float."""
-        if beta is None:
-            return k.new_full(k.shape[:3], self.beta)
-        if beta.shape != k.shape[:3]:
-            raise ValueError(f"beta gate must have shape (B, H, N) = {tuple(k.shape[:3])}, "
-                             f"got {tuple(beta.shape)}")
-        if not bool(((beta > 0) & (beta < 2)).all()):
-            raise ValueError(f"beta gate values must be in (0, 2), got min "
-                             f"{beta.min().item():.4g}, max {beta.max().item():.4g}")
-        return beta
-
-    def _check(self, k: torch.Tensor, v: torch.Tensor) -> None:
-        if k.dim() != 4 or v.dim() != 4 or k.shape[:3] != v.shape[:3]:
-            raise ValueError(f"k (B, H, N, d_key) and v (B, H, N, d_value) must be 4-d and agree "
-                             f"on (B, H, N), got k {tuple(k.shape)}, v {tuple(v.shape)}")
-        if self.M is None:
-            self.reset(k.shape[0], k.shape[1], k.shape[-1], v.shape[-1], k.device, k.dtype)
-        B, H, dv, dk = self.M.shape
-        if k.shape[:2] != (B, H) or k.shape[-1] != dk or v.shape[-1] != dv:
-            raise ValueError(f"k and v must have shapes ({B}, {H}, N, {dk}) and ({B}, {H}, N, "
-                             f"{dv}) to match the memory, got {tuple(k.shape)}, {tuple(v.shape)}")
+        return token_gate("beta", beta, self.beta, k, lambda g: (g > 0) & (g < 2), "(0, 2)")
 
     # --- write / read / inner loss ------------------------------------------------------
     @staticmethod

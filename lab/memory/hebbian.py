@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from lab.config import ConfigError
-from lab.memory.base import AssociativeMemory
+from lab.memory.base import MatrixMemory, token_gate
 
 FEATURE_MAPS = {
     "identity": lambda x: x,
@@ -13,7 +13,7 @@ FEATURE_MAPS = {
 }
 
 
-class HebbianMemory(AssociativeMemory):
+class HebbianMemory(MatrixMemory):
     """Linear attention = one GD step per token on a linear (Hebbian) objective.
 
     REFERENCE.md §1, row "linear attention": pairs φ(k_t) -> v_t, matrix memory
@@ -43,42 +43,9 @@ class HebbianMemory(AssociativeMemory):
         self.phi = FEATURE_MAPS[feature_map]
         self.M: torch.Tensor | None = None   # (B, H, d_value, d_key)
 
-    # --- state --------------------------------------------------------------------------
-    def reset(self, batch, heads, d_key, d_value, device=None, dtype=torch.float32):
-        self.M = torch.zeros(batch, heads, d_value, d_key, device=device, dtype=dtype)
-
-    def state(self) -> dict[str, torch.Tensor]:
-        return {"M": self.M}
-
-    def load_state(self, state: dict[str, torch.Tensor]) -> None:
-        """Set the matrix directly: {"M": (B, H, d_value, d_key)} (e.g. a learned initial state)."""
-        M = state["M"]
-        if M.dim() != 4:
-            raise ValueError(f"M must have shape (B, H, d_value, d_key), got {tuple(M.shape)}")
-        self.M = M
-
     def _gate(self, decay, k: torch.Tensor) -> torch.Tensor:
         """Per-token decay α, (B, H, N), from the gate tensor or the constructor's float."""
-        if decay is None:
-            return k.new_full(k.shape[:3], self.decay)
-        if decay.shape != k.shape[:3]:
-            raise ValueError(f"decay gate must have shape (B, H, N) = {tuple(k.shape[:3])}, "
-                             f"got {tuple(decay.shape)}")
-        if not bool(((decay > 0) & (decay <= 1)).all()):
-            raise ValueError(f"decay gate values must be in (0, 1], got min "
-                             f"{decay.min().item():.4g}, max {decay.max().item():.4g}")
-        return decay
-
-    def _check(self, k: torch.Tensor, v: torch.Tensor) -> None:
-        if k.dim() != 4 or v.dim() != 4 or k.shape[:3] != v.shape[:3]:
-            raise ValueError(f"k (B, H, N, d_key) and v (B, H, N, d_value) must be 4-d and agree "
-                             f"on (B, H, N), got k {tuple(k.shape)}, v {tuple(v.shape)}")
-        if self.M is None:
-            self.reset(k.shape[0], k.shape[1], k.shape[-1], v.shape[-1], k.device, k.dtype)
-        B, H, dv, dk = self.M.shape
-        if k.shape[:2] != (B, H) or k.shape[-1] != dk or v.shape[-1] != dv:
-            raise ValueError(f"k and v must have shapes ({B}, {H}, N, {dk}) and ({B}, {H}, N, "
-                             f"{dv}) to match the memory, got {tuple(k.shape)}, {tuple(v.shape)}")
+        return token_gate("decay", decay, self.decay, k, lambda g: (g > 0) & (g <= 1), "(0, 1]")
 
     def _check_q(self, q: torch.Tensor) -> None:
         if self.M is None:
