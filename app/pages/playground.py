@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from app.components.live_view import live_view
+from app.components.optimizer_race import optimizer_race
 from app.components.setup_form import setup_form
 from app.components.shell import page_setup, show_notices
 from app.components.state import current_session, notices, sync_url
@@ -22,3 +23,4 @@ show_notices(notices())
 transport_bar(session)
 schedule_line(session)
 live_view(session)
+optimizer_race(session)

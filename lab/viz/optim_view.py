@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from lab.viz import palette
 from lab.viz.style import SEQUENTIAL, StreamLayout, add_phases, axis, base_layout, figure, note
 
-LABELS = {"adam": "Adam", "muon": "Muon", "m3": "M3", "momentum": "momentum"}
+LABELS = {"adam": "Adam", "muon": "Muon", "m3": "M3", "momentum": "momentum", "adamw": "AdamW", "sgd": "SGD"}
 SLOW_LEVEL = 2                       # the level colour of M3's slow momentum
 DASHES = {"v (2nd moment)": "dash"}
 
@@ -131,4 +131,24 @@ def trajectory_loss_figure(paths: pd.DataFrame) -> go.Figure:
     layout["xaxis"] = axis("step")
     positive = bool(len(paths)) and float(paths["loss"].min()) > 0
     layout["yaxis"] = axis("loss (log)", type="log") if positive else axis("loss")
+    return figure(data, layout)
+
+
+def optimizer_race_figure(frame: pd.DataFrame, window: int = 10) -> go.Figure:
+    """Training loss (moving average over `window` steps) of each optimizer on the same task,
+    from `lab.optimizer_race.race` rows."""
+    layout = base_layout(f"Training loss by optimizer (same model, seed and batches; {window}-step mean)",
+                         height=340)
+    data = []
+    losses = frame[frame["metric"] == "loss"] if len(frame) else frame
+    for name, rows in losses.groupby("optimizer", sort=False):
+        label = LABELS.get(name, name)
+        smooth = rows["value"].rolling(window, min_periods=1).mean()
+        data.append({"type": "scatter", "x": rows["step"].tolist(), "y": smooth.tolist(), "mode": "lines",
+                     "name": label, "line": {"color": optimizer_color(name), "width": 3},
+                     "hovertemplate": f"{label}<br>step %{{x}}<br>loss %{{y:.3f}}<extra></extra>"})
+    if not data:
+        layout["annotations"].append(note("Press “Compare” to train the same setup with each optimizer"))
+    layout["xaxis"] = axis("training step")
+    layout["yaxis"] = axis("loss (nats per token)", rangemode="tozero")
     return figure(data, layout)

@@ -13,7 +13,8 @@ SLEEP_COLOR = "#6A5ACD"
 # optimizers, too close to level 0's orange). Softmax attention and Titans keep their architecture colours.
 MEMORY_COLORS = {"softmax": ARCH_COLORS["transformer"], "hebbian": "#EE6677", "delta": "#228833",
                  "titans": ARCH_COLORS["titans"], "titans_mlp": "#66CCEE"}
-OPTIMIZER_COLORS = {"adam": "#4477AA", "muon": "#EE6677", "m3": "#228833", "momentum": "#66CCEE"}
+OPTIMIZER_COLORS = {"adam": "#4477AA", "muon": "#EE6677", "m3": "#228833", "momentum": "#66CCEE",
+                    "adamw": "#4477AA", "sgd": "#BBBBBB"}
 
 
 def arch_color(name: str) -> str:

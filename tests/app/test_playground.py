@@ -187,3 +187,14 @@ def test_records_can_be_downloaded():
     click(at, "pg_step")
     lines = session(at).records_csv().splitlines()
     assert lines[0] == "step,tokens,phase,model,task,level,metric,value" and len(lines) > 1
+
+
+def test_compare_optimizers_draws_one_curve_per_optimizer():
+    at = open_page("playground", FAST)
+    at.multiselect(key="pg_race_opts").set_value(["adamw", "m3"])
+    at.number_input(key="pg_race_steps").set_value(10)
+    at = click(at, "pg_race_go")
+    assert_healthy(at)
+    figure = charts(at)["pg_race_chart"]
+    assert [t["name"] for t in figure["data"]] == ["AdamW", "M3"]
+    assert all(len(t["x"]) == 10 for t in figure["data"])
