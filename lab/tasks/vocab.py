@@ -15,6 +15,8 @@ changes no earlier prediction.
 """
 from __future__ import annotations
 
+import abc
+
 import hashlib
 import math
 from typing import Sequence
@@ -121,7 +123,7 @@ class Vocab:
         return " ".join(self.name(t) for t in tokens if not (skip_pad and int(t) == PAD))
 
 
-class Task:
+class Task(abc.ABC):
     """Base of every task: padding, the next-token split, sampling, a fixed eval set, decoding.
 
     A subclass sets `name` and `natural_len` (model input length without padding) and implements
@@ -148,8 +150,9 @@ class Task:
         self._seq_len = int(seq_len)
         return self
 
+    @abc.abstractmethod
     def _generate(self, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        raise NotImplementedError
+        """n full sequences and their scored mask, drawn from `g` (each task defines its own)."""
 
     def _split(self, seq: torch.Tensor, scored: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         extra = self.seq_len + 1 - seq.shape[1]
