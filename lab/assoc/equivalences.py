@@ -54,30 +54,31 @@ def softmax_closed_form(gen, n=12, d=8, dv=6) -> dict:
                 "attention read vs least-squares solver", read, m_star)
 
 
-def delta_is_gd(gen, d=8, dv=6, beta=0.7) -> dict:
+def _write_vs_gd_step(gen, memory, inner_loss, lr, d, dv):
+    """One write of (k, v) into `memory` from a random M0, and one autograd GD step of rate `lr`
+    on `inner_loss(M, k, v)` from the same M0. Returns (written M, M after the GD step)."""
     k, v = _data(gen, 1, d, dv)
     M0 = torch.randn(1, 1, dv, d, generator=gen)
-    mem = DeltaRuleMemory(beta=beta)
-    mem.load_state({"M": M0.clone()})
-    mem.write(k, v)
+    memory.load_state({"M": M0.clone()})
+    memory.write(k, v)
     M = M0.clone().requires_grad_(True)
-    loss = 0.5 * (M[0, 0] @ k[0, 0, 0] - v[0, 0, 0]).pow(2).sum()
-    (grad,) = torch.autograd.grad(loss, M)
+    (grad,) = torch.autograd.grad(inner_loss(M[0, 0], k[0, 0, 0], v[0, 0, 0], M), M)
+    return memory.M, M0 - lr * grad
+
+
+def delta_is_gd(gen, d=8, dv=6, beta=0.7) -> dict:
+    written, stepped = _write_vs_gd_step(
+        gen, DeltaRuleMemory(beta=beta), lambda m, k, v, M: 0.5 * (m @ k - v).pow(2).sum(), beta, d, dv)
     return _row("delta rule = one GD step", r"M(I-\beta kk^\top)+\beta vk^\top = M - \beta\nabla_M\tfrac12\lVert Mk-v\rVert^2",
-                "DeltaRuleMemory.write vs autograd step", mem.M, M0 - beta * grad)
+                "DeltaRuleMemory.write vs autograd step", written, stepped)
 
 
 def hebbian_is_gd(gen, d=8, dv=6, decay=0.9) -> dict:
-    k, v = _data(gen, 1, d, dv)
-    M0 = torch.randn(1, 1, dv, d, generator=gen)
-    mem = HebbianMemory(decay=decay)
-    mem.load_state({"M": M0.clone()})
-    mem.write(k, v)
-    M = M0.clone().requires_grad_(True)
-    loss = -(M[0, 0] @ k[0, 0, 0] * v[0, 0, 0]).sum() + (1 - decay) / 2 * M.pow(2).sum()
-    (grad,) = torch.autograd.grad(loss, M)
+    written, stepped = _write_vs_gd_step(
+        gen, HebbianMemory(decay=decay),
+        lambda m, k, v, M: -(m @ k * v).sum() + (1 - decay) / 2 * M.pow(2).sum(), 1.0, d, dv)
     return _row("Hebbian = one GD step", r"\alpha M + vk^\top = M - \nabla_M\big(-\langle Mk,v\rangle + \tfrac{1-\alpha}{2}\lVert M\rVert^2\big)",
-                "HebbianMemory.write vs autograd step", mem.M, M0 - grad)
+                "HebbianMemory.write vs autograd step", written, stepped)
 
 
 def _titans_linear(M0, beta, mode, chunk=1):
