@@ -9,7 +9,7 @@ import streamlit as st
 
 from app.components.forgetting_state import (SHIPPED, current_job, results, show, shipped, shown_label,
                                              start_job)
-from app.components.live_view import chart
+from app.components.charts import chart
 from app.components.shell import panel_guard
 from lab.compare import Comparison, differences, drift_from_defaults, method_label, model_label, summary_table
 from lab.viz.forgetting import (DIFF_METRICS, accuracy_matrix_figure, difference_figure,

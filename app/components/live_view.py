@@ -13,6 +13,7 @@ import math
 
 import streamlit as st
 
+from app.components.charts import chart
 from app.components.lab_session import EXAMPLES, LabSession
 from app.components.shell import panel_guard
 from app.components.state import current_session
@@ -21,14 +22,7 @@ from lab.viz.training import accuracy_figure, drift_figure, loss_figure, update_
 
 TICK_SECONDS = 0.1                 # the timer; a tick that takes longer simply delays the next
 REDRAW_PERIOD_SECONDS = 0.24       # aim: a little over four redraws a second
-CHART_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
 VIEWS = ("Update timeline", "Activations", "Level contributions", "Drift", "Memory", "Attention")
-
-
-def chart(fig, key: str, live: bool = False) -> None:
-    """A figure; while playing it is drawn static (no hover layer), which spares the browser work."""
-    fig.layout.uirevision = key                     # keep the reader's zoom across redraws
-    st.plotly_chart(fig, key=key, theme=None, config={**CHART_CONFIG, "staticPlot": live})
 
 
 def live_view(session: LabSession) -> None:

@@ -8,12 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
+PAGES_DIR = Path(__file__).resolve().parent.parent / "views"
 
 
 @dataclass(frozen=True)
 class PageSpec:
-    file: str          # in app/pages/
+    file: str          # in app/views/
     title: str
     icon: str
     url_path: str

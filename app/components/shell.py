@@ -56,24 +56,8 @@ def sidebar_legend() -> None:
                         "<small>(level 0 = fastest)</small>", unsafe_allow_html=True)
 
 
-def ensure_entrypoint() -> None:
-    """Run every page through app/main.py, even on a server's very first script run.
-
-    Streamlit 1.67 decides once per process whether the app uses the legacy `pages/` folder:
-    a `pages/` folder next to the entrypoint makes the first run execute the requested page
-    on its own (no navigation, no page config) until `st.navigation` is first called. A page
-    that finds itself run that way switches the legacy mode off and reruns through main.py.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
 def page_setup(title: str, what: str, how: str) -> None:
     """Title plus the two-line 'what am I looking at' every page opens with."""
-    ensure_entrypoint()
     if CSS.is_file():
         st.html(CSS)
     st.title(title)

@@ -1,11 +1,14 @@
-"""One colour per architecture, per CMS level and per task, the same on every page.
+"""One colour and one label per architecture, one colour per CMS level and per task, the same on
+every page.
 
 All three sets are colour-blind safe: architectures and levels from Okabe & Ito (2008),
 tasks from Paul Tol's "bright" scheme. Levels are ordered fastest (level 0) to slowest.
+An architecture's display name lives here too, beside its colour (`model_label`).
 """
 from __future__ import annotations
 
 ARCH_COLORS = {"transformer": "#0072B2", "titans": "#D55E00", "hope": "#009E73"}
+MODEL_LABELS = {"transformer": "Transformer", "titans": "Titans", "hope": "HOPE"}
 LEVEL_COLORS = ["#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#000000", "#999999"]
 TASK_COLORS = ["#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377", "#BBBBBB", "#332288"]
 SLEEP_COLOR = "#6A5ACD"
@@ -19,6 +22,11 @@ OPTIMIZER_COLORS = {"adam": "#4477AA", "muon": "#EE6677", "m3": "#228833", "mome
 
 def arch_color(name: str) -> str:
     return ARCH_COLORS.get(name, "#555555")
+
+
+def model_label(name: str) -> str:
+    """The architecture's display name ("HOPE"); an unknown name is shown as it is."""
+    return MODEL_LABELS.get(name, name)
 
 
 def level_color(level: int) -> str:

@@ -22,7 +22,7 @@ def open_page(spec: PageSpec | str, query: dict | None = None) -> AppTest:
     at = AppTest.from_file(str(MAIN), default_timeout=TIMEOUT)
     at.query_params.update(query or {})
     at.run()
-    at.switch_page(f"pages/{spec.file}")
+    at.switch_page(f"views/{spec.file}")
     return at.run()
 
 

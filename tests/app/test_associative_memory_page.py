@@ -10,7 +10,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 torch.set_num_threads(1)
-PAGE = Path(__file__).resolve().parents[2] / "app" / "pages" / "associative_memory.py"
+PAGE = Path(__file__).resolve().parents[2] / "app" / "views" / "associative_memory.py"
 TIMEOUT = 120        # the first run warms torch's optimizers up; later runs hit the caches
 
 

@@ -16,7 +16,7 @@ from lab import cli
 from lab.compare import Comparison
 from tests.app.helpers import ROOT, TIMEOUT, assert_healthy, charts, errors, open_page
 
-PAGE = ROOT / "app" / "pages" / "forgetting.py"
+PAGE = ROOT / "app" / "views" / "forgetting.py"
 SUBMIT = "FormSubmitter:fg_setup-Run comparison"
 # the same small comparison, once as CLI options and once as the page's widgets
 CLI_ARGS = ["--models", "transformer,hope", "--tasks", "2", "--steps-per-task", "4", "--seeds", "1", "--preset", "tiny"]

@@ -39,7 +39,7 @@ for col, (name, text) in zip(cols, ARCHITECTURES):
         st.markdown(text)
 
 st.subheader("Where to start")
-st.page_link("pages/playground.py", label="Playground: train one model live and look inside it", icon=":material/science:")
+st.page_link("views/playground.py", label="Playground: train one model live and look inside it", icon=":material/science:")
 st.markdown(
     "1. Press **Play** with the default HOPE model and watch the loss fall and the accuracy on each task rise.\n"
     "2. Open **Update timeline**: the fast level updates often, the slow level rarely.\n"
