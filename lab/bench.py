@@ -49,7 +49,7 @@ def training_steps(repeats: int, device) -> dict:
     out = {}
     for name in MODELS:
         run = Run(RunConfig(model=name, eval_every=100_000), device=device)
-        sec = _interleaved({"step": lambda run=run: run._one_step()}, repeats, device)["step"]
+        sec = _interleaved({"step": lambda run=run: run.step(1)}, repeats, device)["step"]
         out[name] = {"steps_per_sec": 1 / sec, "tokens_per_sec": run.stream.tokens_per_step / sec,
                      "tokens_per_step": run.stream.tokens_per_step, "params": run.model.n_params()}
     return out

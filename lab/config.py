@@ -23,16 +23,27 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 
+ECHO_LIMIT = 200            # characters of a user's value repeated in a message, at most
+
+
+def shorten(text: Any, limit: int = ECHO_LIMIT) -> str:
+    """A user's value as text for a message, cut to `limit` characters: a 100 KB value stays 100 KB
+    where it is, never in an alert box."""
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text):,} characters)"
+
+
 class ConfigError(ValueError):
     """A config value outside its allowed range or of the wrong type.
 
     Attributes name the config class, the field, the offending value and what is allowed,
-    so that a UI can show the message next to the right widget.
+    so that a UI can show the message next to the right widget. The message repeats the value
+    cut short (`shorten`).
     """
 
     def __init__(self, config: str, field_name: str, value: Any, allowed: str):
         self.config, self.field, self.value, self.allowed = config, field_name, value, allowed
-        super().__init__(f"{config}.{field_name} = {value!r} is not allowed: {allowed}")
+        super().__init__(f"{config}.{shorten(field_name, 80)} = {shorten(repr(value))} is not allowed: {allowed}")
 
 
 def bounded(default, lo=None, hi=None, doc: str = ""):

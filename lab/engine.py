@@ -8,6 +8,13 @@
 
 The app, the CLI, the lessons and the tests all drive this `Run`; there is no other loop.
 
+One loop, two phases. A step of the loop takes a batch from a batch source, computes a loss,
+back-propagates and steps the optimizers that are due (`Run._update`, the one place in `lab/`
+that steps an optimizer on model parameters). What varies is a `Phase`: the active phase
+(`Run.step`: stream batches, cross-entropy, every CMS level on its schedule) and the sleep phase
+(`Run.train(phase, n)` with a phase that `lab.sleep` builds: dreamed batches, distillation loss to
+a teacher, only the slow level). Rows are recorded with their phase.
+
 Scheduling of the Continuum Memory System (REFERENCE.md §3): the parameters of CMS level ℓ
 are stepped by their own optimizer only when the step counter is a multiple of the level's
 chunk (in steps, converted from the chunk in tokens of the stream); until then their
@@ -27,17 +34,19 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
+from torch import nn
 
-from lab.config import Config, ConfigError, bounded, choice
+from lab.config import Config, bounded, choice
 from lab.device import get_device
 from lab.models import MODELS, PRESETS, build_model, default_config
-from lab.models.cms import LevelSchedule
+from lab.models.cms import LevelSchedule, check_schedule, resolve_levels
 from lab.optim import OPTIMIZERS, make_optimizer
 from lab.records import Recorder
 from lab.tasks import masked_loss, score
 from lab.tasks.stream import StreamConfig, build_stream
 
 EVENTS = ("on_step_end", "on_eval_end", "on_phase_end", "on_diverged")
+Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -61,17 +70,15 @@ class RunConfig(Config):
     def check(self):
         if self.level_lr_scale and self.cms_chunk_tokens and len(self.level_lr_scale) != len(self.cms_chunk_tokens):
             self.fail("level_lr_scale", f"needs one entry per CMS level ({len(self.cms_chunk_tokens)})")
+        if self.cms_chunk_tokens:
+            resolve_levels(default_config(self.model).cms_levels, self.cms_chunk_tokens)   # the level cap
 
     def model_config(self, vocab_size: int, seq_len: int):
-        """The model's config: the family default at this preset, sized to the stream."""
+        """The model's config: the family default at this preset, sized to the stream, with the
+        CMS levels this run asks for (`lab.models.cms.resolve_levels`)."""
         base = default_config(self.model, self.preset, vocab_size=vocab_size,
                               max_len=max(seq_len, default_config(self.model).max_len))
-        if not self.cms_chunk_tokens:
-            return base
-        # Re-split the family's CMS width over the requested levels: the parameter count stays put.
-        levels = len(self.cms_chunk_tokens)
-        width = max(4, sum(base.cms_hidden) // levels)
-        return base.replace(cms_hidden=(width,) * levels, cms_chunk_tokens=self.cms_chunk_tokens)
+        return base.replace(cms_levels=resolve_levels(base.cms_levels, self.cms_chunk_tokens, self.level_lr_scale))
 
 
 @dataclass
@@ -79,10 +86,39 @@ class Divergence:
     step: int
     loss: float
     reason: str
+    phase: str = "active"
 
     def message(self) -> str:
-        return (f"Training stopped at step {self.step}: {self.reason} (loss = {self.loss:.4g}). "
+        where = f"Training stopped at step {self.step}" if self.phase == "active" else \
+            f"The {self.phase} phase stopped at its iteration {self.step}"
+        return (f"{where}: {self.reason} (loss = {self.loss:.4g}). "
                 "The model keeps its parameters from the last good step; lower the learning rate or reset.")
+
+
+@dataclass
+class Phase:
+    """What one step of the loop trains on: the batch source, the loss and the optimizers due.
+
+    name        the rows' phase ("active", "sleep")
+    batch       iteration (from 1) → a batch
+    loss        (model, batch) → a scalar tensor to minimise
+    due         iteration → [(key, optimizer)] to step after the backward pass; a key that is a
+                CMS level index gets "update_norm" and "grad_norm" rows
+    grad_clip   clip each due optimizer's gradient norm (0 = off)
+    loss_ceiling  a loss above this stops the run (as a non-finite loss or gradient does)
+    before_update  called after the backward pass (e.g. masks the gradients of frozen units)
+    after_update   called with (iteration, loss value, {level: (update norm, gradient norm)})
+                   after the optimizers stepped: what the phase records and does next
+    """
+
+    name: str
+    batch: Callable[[int], object]
+    loss: Callable[[nn.Module, object], torch.Tensor]
+    due: Callable[[int], list]
+    grad_clip: float = 0.0
+    loss_ceiling: float = math.inf
+    before_update: Callable[[], None] | None = None
+    after_update: Callable[[int, float, dict], None] | None = None
 
 
 class Run:
@@ -91,14 +127,8 @@ class Run:
         self.device = device or get_device()
         self.stream = build_stream(config.stream)
         model_config = config.model_config(self.stream.vocab_size, self.stream.seq_len)
-        total_tokens = self.stream.total_steps * self.stream.tokens_per_step
-        too_long = [c for c in model_config.cms_chunk_tokens if c > total_tokens]
-        if config.cms_chunk_tokens and too_long:
-            raise ConfigError("RunConfig", "cms_chunk_tokens", config.cms_chunk_tokens,
-                              f"each chunk must be at most the stream's {total_tokens} tokens, or that level never updates")
-        if config.level_lr_scale and len(config.level_lr_scale) != model_config.n_levels:
-            raise ConfigError("RunConfig", "level_lr_scale", config.level_lr_scale,
-                              f"needs one entry per CMS level ({model_config.n_levels})")
+        if config.cms_chunk_tokens:
+            check_schedule(model_config.cms_levels, self.stream.total_steps * self.stream.tokens_per_step)
         with torch.random.fork_rng(devices=[]):     # the seed is this run's own, not the process's
             torch.manual_seed(config.seed)
             self.model = build_model(model_config).to(self.device)
@@ -111,11 +141,12 @@ class Run:
         self.diverged: Divergence | None = None
         self.matrix_rows: list[list[float]] = []
         self._replay = ReplayBuffer(config.replay, config.seed) if config.replay else None
-        self._eval_sets = [tuple(t.to(self.device) for t in task.eval_set(config.eval_size, seed=config.stream.seed))
-                           for task in self.stream.tasks]
-        self._eval_inputs = torch.cat([inputs for inputs, _ in self._eval_sets])
+        # every task's held-out set: [(inputs, targets)], on the run's device, in task order
+        self.eval_sets = [tuple(t.to(self.device) for t in task.eval_set(config.eval_size, seed=config.stream.seed))
+                          for task in self.stream.tasks]
+        self._eval_inputs = torch.cat([inputs for inputs, _ in self.eval_sets])
         offsets = [0]
-        for inputs, _ in self._eval_sets:
+        for inputs, _ in self.eval_sets:
             offsets.append(offsets[-1] + inputs.shape[0])
         self._eval_slices = [slice(a, b) for a, b in zip(offsets, offsets[1:])]
         self._phase_start_params = self._level_params_copy()
@@ -123,11 +154,13 @@ class Run:
         self.evaluate()
         self.matrix_rows.append(self.last_eval_accuracy())
         self._loss_ceiling = max(50.0, 20.0 * self._untrained_loss)
+        self.active = Phase("active", self._stream_batch, lambda model, batch: masked_loss(model(batch[0]), batch[1]),
+                            self._due_levels, config.grad_clip, self._loss_ceiling, None, self._after_active_step)
 
     # --- set-up --------------------------------------------------------------------------
     def _make_optimizers(self) -> dict:
         groups = self.model.parameter_levels()
-        scales = self.config.level_lr_scale or (1.0,) * self.model.config.n_levels
+        scales = [spec.lr_scale for spec in self.model.config.cms_levels]
         optimizers = {}
         for level, named in groups.items():
             if not named:
@@ -173,59 +206,88 @@ class Run:
 
     # --- the loop ------------------------------------------------------------------------
     def step(self, n: int = 1) -> "Run":
-        """Advance up to n steps (fewer if the stream ends or the run diverges)."""
+        """Advance the active phase up to n steps (fewer if the stream ends or the run diverges)."""
         for _ in range(n):
             if self.done or self.diverged:
                 break
             started = time.perf_counter()
-            self._one_step()
+            self._update(self.active, self.step_count + 1)
             self._timing[0] += time.perf_counter() - started
             self._timing[1] += 1
         return self
 
-    def _one_step(self) -> None:
-        task = self.current_task
+    def train(self, phase: Phase, iterations: int) -> int:
+        """Run `iterations` steps of another phase (a sleep's distillation); the step counter of
+        the stream does not move. Stops early if the run diverges. Returns the iterations done."""
+        done = 0
+        for iteration in range(1, iterations + 1):
+            if self.diverged:
+                break
+            if self._update(phase, iteration) is None:
+                break
+            done += 1
+        return done
+
+    def _update(self, phase: Phase, iteration: int) -> float | None:
+        """One step of the loop: batch, loss, backward, the due optimizers' steps, then the phase's
+        `after_update`. Returns the loss, or None when it diverged (then nothing was applied)."""
         self.model.train()
-        fresh = self.stream.batch(self.step_count)
-        inputs, targets = fresh
-        if self._replay is not None:
-            inputs, targets = self._replay.mix(inputs, targets, task, self.config.replay_fraction)
-        inputs, targets = inputs.to(self.device), targets.to(self.device)
-        loss = masked_loss(self.model(inputs), targets)
-        if not self._check_loss(loss):
-            return
+        batch = phase.batch(iteration)
+        loss = phase.loss(self.model, batch)
+        value = float(loss.detach())
+        if not self._check_loss(value, phase, iteration):
+            return None
         loss.backward()
-        step = self.step_count + 1
-        due = [None] + self.schedule.due(step)
+        if phase.before_update is not None:
+            phase.before_update()
+        due = [(key, opt) for key, opt in phase.due(iteration) if opt is not None]
         grad_norms = {}
-        for level in due:
-            opt = self.optimizers.get(level)
-            if opt is None:
-                continue
+        for key, opt in due:
             params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
-            norm = (torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip) if self.config.grad_clip
+            norm = (torch.nn.utils.clip_grad_norm_(params, phase.grad_clip) if phase.grad_clip
                     else torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
-            grad_norms[level] = float(norm)
-            if not math.isfinite(grad_norms[level]):
-                return self._stop(float(loss.detach()), "the gradient is not finite")
-        tokens = step * self.stream.tokens_per_step
-        task_name = self.stream.tasks[task].name
-        for level in due:
-            opt = self.optimizers.get(level)
-            if opt is None:
-                continue
-            before = None if level is None else [p.detach().clone() for g in opt.param_groups for p in g["params"]]
+            grad_norms[key] = float(norm)
+            if not math.isfinite(grad_norms[key]):
+                self._stop(value, "the gradient is not finite", phase, iteration)
+                return None
+        level_norms = {}                                   # CMS level → (update norm, gradient norm)
+        for key, opt in due:
+            measured = isinstance(key, int)
+            before = [p.detach().clone() for g in opt.param_groups for p in g["params"]] if measured else None
             opt.step()
             opt.zero_grad(set_to_none=True)
-            if level is not None:
+            if measured:
                 after = [p.detach() for g in opt.param_groups for p in g["params"]]
                 delta = torch.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(after, before)))
-                self.recorder.add(step, tokens, "update_norm", float(delta), task_name, level)
-                self.recorder.add(step, tokens, "grad_norm", grad_norms[level], task_name, level)
+                level_norms[key] = (float(delta), grad_norms[key])
+        if phase.after_update is not None:
+            phase.after_update(iteration, value, level_norms)
+        return value
+
+    # --- the active phase ------------------------------------------------------------------
+    def _stream_batch(self, step: int) -> Batch:
+        """The stream's batch of this step (with replayed sequences mixed in), on the device."""
+        fresh = self.stream.batch(step - 1)
+        inputs, targets = fresh
         if self._replay is not None:
-            self._replay.add(*fresh, task)
+            inputs, targets = self._replay.mix(inputs, targets, self.current_task, self.config.replay_fraction)
+            self._fresh = fresh
+        return inputs.to(self.device), targets.to(self.device)
+
+    def _due_levels(self, step: int) -> list:
+        """The optimizer of everything outside the CMS, then each level due at this step."""
+        return [(level, self.optimizers.get(level)) for level in [None] + self.schedule.due(step)]
+
+    def _after_active_step(self, step: int, loss: float, level_norms: dict) -> None:
+        task = self.current_task
+        name, tokens = self.stream.tasks[task].name, step * self.stream.tokens_per_step
+        for level, (update_norm, grad_norm) in level_norms.items():
+            self.recorder.add(step, tokens, "update_norm", update_norm, name, level)
+            self.recorder.add(step, tokens, "grad_norm", grad_norm, name, level)
+        if self._replay is not None:
+            self._replay.add(*self._fresh, task)
         self.step_count = step
-        self.recorder.add(step, tokens, "loss", float(loss.detach()), task_name)
+        self.recorder.add(step, tokens, "loss", loss, name)
         self._trigger("on_step_end")
         phase_end = step in self.stream.boundaries_steps()[1:]
         if phase_end or step % self.config.eval_every == 0:
@@ -235,21 +297,22 @@ class Run:
             self._trigger("on_phase_end")
             self._phase_start_params = self._level_params_copy()
 
-    def _check_loss(self, loss: torch.Tensor) -> bool:
-        value = float(loss.detach())
+    def _check_loss(self, value: float, phase: Phase, iteration: int) -> bool:
         if not math.isfinite(value):
-            self._stop(value, "the loss is not finite")
+            self._stop(value, "the loss is not finite", phase, iteration)
             return False
-        if value > self._loss_ceiling:
-            self._stop(value, f"the loss rose above {self._loss_ceiling:.3g}, 20× the untrained model's")
+        if value > phase.loss_ceiling:
+            self._stop(value, f"the loss rose above {phase.loss_ceiling:.3g}, 20× the untrained model's", phase, iteration)
             return False
         return True
 
-    def _stop(self, loss: float, reason: str) -> None:
+    def _stop(self, loss: float, reason: str, phase: Phase, iteration: int) -> None:
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)
-        self.diverged = Divergence(self.step_count + 1, loss, reason)
-        self.recorder.add(self.step_count, self.tokens_seen, "diverged", loss)
+        for p in self.model.parameters():
+            p.grad = None
+        self.diverged = Divergence(iteration, loss, reason, phase.name)
+        self.recorder.add(self.step_count, self.tokens_seen, "diverged", loss, phase=phase.name)
         self._trigger("on_diverged")
 
     # --- measurement ---------------------------------------------------------------------
@@ -259,7 +322,7 @@ class Run:
         self.model.eval()
         results = {}
         logits = self.model(self._eval_inputs)        # every task's held-out set in one forward pass
-        for task, (_, targets), rows in zip(self.stream.tasks, self._eval_sets, self._eval_slices):
+        for task, (_, targets), rows in zip(self.stream.tasks, self.eval_sets, self._eval_slices):
             s = score(logits[rows], targets)
             results[task.name] = {k: float(v) for k, v in s.items()}
             for metric, key in (("accuracy", "token_acc"), ("seq_accuracy", "seq_acc"), ("eval_loss", "loss")):
@@ -299,22 +362,6 @@ class Run:
     def records(self):
         return self.recorder.frame()
 
-    # --- sleep -------------------------------------------------------------------------------
-    def sleep(self, config=None, **kwargs):
-        """A sleep phase now (`lab.sleep`, REFERENCE.md §6): it sees the model, never the task data.
-        The knowledge map is recorded before (phase "active") and after (phase "sleep")."""
-        from lab.knowledge import record_knowledge
-        from lab.sleep import SleepConfig, sleep as sleep_phase
-
-        config = config or SleepConfig()
-        vocab = self.stream.vocab
-        kwargs.setdefault("prompt_tokens", [vocab.tag(i) for i in range(vocab.n_languages)])
-        record_knowledge(self, config.knowledge_mode, "active")
-        report = sleep_phase(self, config, **kwargs)
-        self.evaluate(phase="sleep")
-        record_knowledge(self, config.knowledge_mode, "sleep")
-        return report
-
     # --- snapshots -----------------------------------------------------------------------
     def snapshot(self) -> dict:
         """Everything needed to continue exactly from here, as an in-memory copy."""
@@ -329,10 +376,8 @@ class Run:
         })
 
     def restore(self, snap: dict) -> None:
-        from lab.sleep import match_shapes
-
         snap = copy.deepcopy(snap)
-        if match_shapes(self.model, snap["model"]):      # a sleep grew or pruned a level since the snapshot
+        if self.model.match_shapes(snap["model"]):       # a sleep grew or pruned a level since the snapshot
             self.optimizers = self._make_optimizers()
         self.model.load_state_dict(snap["model"])
         for k, o in self.optimizers.items():

@@ -1,9 +1,11 @@
 """Hook points, TransformerLens style: an identity module at every activation worth seeing.
 
 A model places `HookPoint()` modules where a probe may want to look (`self.hook_out(x)`),
-and `name_hook_points(model)` gives each one its path in the module tree
-(`blocks.0.cms.level2.out`, `blocks.1.memory.surprise`, ...). Probes attach forward hooks
-to them by name (`lab.probes`); the model code knows nothing of who listens.
+and `name_hook_points(model)` gives each one its path in the module tree, exactly as PyTorch
+names it (`blocks.0.cms.levels.2.hook_out`, `blocks.1.memory.hook_surprise`, ...): a hook point, a
+parameter (`blocks.0.cms.levels.2.up.weight`) and a captured activation are named alike, as in
+TransformerLens. Probes attach forward hooks to them by name (`lab.probes`); the model code
+knows nothing of who listens.
 """
 from __future__ import annotations
 
@@ -24,24 +26,22 @@ class HookPoint(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x
 
+    @property
+    def listened(self) -> bool:
+        """Whether a probe listens here (a model may then compute what it otherwise skips)."""
+        return bool(self._forward_hooks)
+
     def extra_repr(self) -> str:
         return self.name
 
 
 def name_hook_points(model: nn.Module) -> list[str]:
-    """Name every HookPoint by its module path, dropping the `hook_` prefix of the leaf.
-
-    `blocks.0.cms.levels.1.hook_out` becomes `blocks.0.cms.level1.out`: `levels.N` is
-    shortened to `levelN` so the names read as in REFERENCE.md.
-    """
+    """Name every HookPoint by its module path (`blocks.0.cms.levels.1.hook_out`)."""
     names = []
     for path, module in model.named_modules():
         if isinstance(module, HookPoint):
-            parts = path.split(".")
-            parts[-1] = parts[-1].removeprefix("hook_")
-            joined = ".".join(parts).replace("levels.", "level")
-            module.name = joined
-            names.append(joined)
+            module.name = path
+            names.append(path)
     return names
 
 
@@ -53,9 +53,9 @@ def hook_points(model: nn.Module) -> dict[str, HookPoint]:
 def capture(model: nn.Module, names: Iterable[str] | Callable[[str], bool] | None = None):
     """Record the output of hook points during the forward passes inside the block.
 
-        with capture(model, ["blocks.0.cms.level0.out"]) as cache:
+        with capture(model, ["blocks.0.cms.levels.0.hook_out"]) as cache:
             model(tokens)
-        cache["blocks.0.cms.level0.out"]  # detached tensor
+        cache["blocks.0.cms.levels.0.hook_out"]  # detached tensor
 
     `names` may be a list, a predicate on the name, or None for every hook point.
     Unknown names raise KeyError listing the known ones.

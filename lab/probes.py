@@ -4,11 +4,11 @@ The model code knows nothing of these: each probe attaches to named hook points 
 `lab.hooks.capture`, runs one forward pass without gradients, and lays the tensors out as rows
 for the figure builders in `lab.viz`.
 
-Hook point names used here (see the README for the full list):
-    blocks.{i}.cms.level{l}.hidden / .out      CMS level activations and contributions
-    blocks.{i}.memory.surprise, blocks.{i}.{alpha,eta,theta}     Titans memory and gates
-    blocks.{i}.titans.memory.{surprise,eta,alpha}                HOPE's self-modifying memory
-    blocks.{i}.attn.pattern                                      Transformer (and Titans) attention
+Hook point names used here (module paths; see the README for the full list):
+    blocks.{i}.cms.levels.{l}.hook_hidden / .hook_out              CMS level activations and contributions
+    blocks.{i}.memory.hook_surprise, blocks.{i}.hook_{alpha,eta,theta}   Titans memory and gates
+    blocks.{i}.titans.memory.hook_{surprise,eta,alpha}             HOPE's self-modifying memory
+    blocks.{i}.attn.hook_pattern                                   Transformer attention
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def _capture(model, tokens, predicate):
     return cache
 
 
-LEVEL_RE = re.compile(r"blocks\.(\d+)\.cms\.level(\d+)\.(hidden|out)$")
+LEVEL_RE = re.compile(r"blocks\.(\d+)\.cms\.levels\.(\d+)\.hook_(hidden|out)$")
 
 
 def level_activations(model, tokens: torch.Tensor, decode=str, top_units: int = 12) -> pd.DataFrame:
@@ -72,7 +72,7 @@ def level_contributions(model, tokens: torch.Tensor, decode=str) -> pd.DataFrame
     return frame
 
 
-MEMORY_RE = re.compile(r"blocks\.(\d+)\.(?:titans\.)?(?:memory\.)?(surprise|alpha|eta|theta)$")
+MEMORY_RE = re.compile(r"blocks\.(\d+)\.(?:titans\.)?(?:memory\.)?hook_(surprise|alpha|eta|theta)$")
 
 
 def memory_traces(model, tokens: torch.Tensor, decode=str) -> pd.DataFrame:
@@ -94,7 +94,7 @@ def memory_traces(model, tokens: torch.Tensor, decode=str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["layer", "head", "position", "token", "metric", "value"])
 
 
-PATTERN_RE = re.compile(r"blocks\.(\d+)\.attn\.pattern$")
+PATTERN_RE = re.compile(r"blocks\.(\d+)\.attn\.hook_pattern$")
 
 
 def attention_maps(model, tokens: torch.Tensor, decode=str) -> pd.DataFrame:

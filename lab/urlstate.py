@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any, Mapping
 
-from lab.config import ConfigError
+from lab.config import ConfigError, shorten
 from lab.engine import RunConfig
+from lab.models.cms import MAX_LEVELS
 from lab.tasks.stream import StreamConfig
-from lab.viz.palette import LEVEL_COLORS
 
 # query key -> path of the field inside RunConfig (one level of nesting: the stream)
 PARAMS: dict[str, tuple[str, ...]] = {
@@ -29,11 +29,13 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "overlap": ("stream", "overlap"),
     "data_seed": ("stream", "seed"),
     "chunks": ("cms_chunk_tokens",),
+    "level_lr": ("level_lr_scale",),
     "optimizer": ("optimizer",),
     "lr": ("lr",),
     "seed": ("seed",),
 }
-MAX_LEVELS = len(LEVEL_COLORS)          # one distinct colour per CMS level
+__all__ = ["PARAMS", "MAX_LEVELS", "to_params", "from_params", "with_values", "key_of", "reset_field",
+           "describe_problem"]
 
 
 def _get(config: RunConfig, path: tuple[str, ...]) -> Any:
@@ -81,16 +83,7 @@ def with_values(config: RunConfig, changes: Mapping[str, Any]) -> RunConfig:
             data[path[0]] = value
         else:
             data[path[0]] = {**data[path[0]], path[1]: value}
-    result = RunConfig.from_dict(data)
-    check_levels(result)
-    return result
-
-
-def check_levels(config: RunConfig) -> None:
-    """The app draws one colour per level: at most MAX_LEVELS levels."""
-    if len(config.cms_chunk_tokens) > MAX_LEVELS:
-        raise ConfigError("RunConfig", "cms_chunk_tokens", config.cms_chunk_tokens,
-                          f"at most {MAX_LEVELS} CMS levels (one colour each)")
+    return RunConfig.from_dict(data)
 
 
 def reset_field(config: RunConfig, config_name: str, field_name: str) -> RunConfig:
@@ -110,7 +103,7 @@ def _single(value: Any) -> str:
 
 
 def describe_problem(key: str, raw: str, err: ConfigError) -> str:
-    return f"URL parameter `{key}={raw}` was ignored: {str(err).rstrip('.')}. The default is used instead."
+    return f"URL parameter `{shorten(key, 40)}={shorten(raw)}` was ignored: {str(err).rstrip('.')}. The default is used instead."
 
 
 def from_params(params: Mapping[str, Any], base: RunConfig | None = None) -> tuple[RunConfig, list[str]]:
@@ -123,13 +116,13 @@ def from_params(params: Mapping[str, Any], base: RunConfig | None = None) -> tup
     problems = []
     unknown = sorted(set(params) - set(PARAMS))
     for key in unknown:
-        problems.append(f"URL parameter `{key}` is not known and was ignored; known parameters are "
+        problems.append(f"URL parameter `{shorten(key, 40)}` is not known and was ignored; known parameters are "
                         f"{', '.join(PARAMS)}.")
     for key in PARAMS:
         if key not in params:
             continue
         raw = _single(params[key]).strip()
-        if key in ("chunks", "lr") and raw == "":
+        if key in ("chunks", "level_lr", "lr") and raw == "":
             continue                                   # empty = the family's own levels / rate
         try:
             config = with_values(config, {key: raw})

@@ -38,7 +38,7 @@ def default_config(name: str, preset: str = "small", **overrides) -> ModelConfig
     scaled = {}
     if scale != 1.0:
         scaled = {"d_model": int(base.d_model * scale),
-                  "cms_hidden": tuple(max(4, int(h * scale)) for h in base.cms_hidden)}
+                  "cms_levels": base.with_widths(tuple(max(4, int(h * scale)) for h in base.cms_hidden)).cms_levels}
     return config_cls.from_dict(base.to_dict(), **{**scaled, **overrides})
 
 

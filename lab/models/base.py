@@ -6,14 +6,20 @@ Continuum Memory System (`lab.models.cms`); a Transformer is the one-level speci
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from lab.config import Config, bounded, choice
 from lab.hooks import HookPoint, name_hook_points
-from lab.models.cms import ContinuumMemory, level_of_parameter
+from lab.models.cms import ContinuumMemory, LevelSpec, check_levels, level_of_parameter, level_state
+
+
+def levels_field(default: tuple[LevelSpec, ...]):
+    """The `cms_levels` field of a family: its default levels, fastest first."""
+    return field(default=default, metadata={"doc": "CMS levels, fastest first: chunk in tokens, hidden width, "
+                                                   "learning-rate scale (lab.models.cms.LevelSpec)"})
 
 
 @dataclass(frozen=True)
@@ -23,22 +29,29 @@ class ModelConfig(Config):
     n_layers: int = bounded(2, 1, 24, "number of blocks")
     n_heads: int = bounded(4, 1, 32, "attention / memory heads")
     max_len: int = bounded(256, 8, 8192, "longest input sequence")
-    cms_hidden: tuple[int, ...] = bounded((256,), 4, 16384, "hidden width of each CMS level (one per level)")
-    cms_chunk_tokens: tuple[int, ...] = bounded((1,), 1, 10_000_000,
-                                                "tokens of the stream between two updates of each level")
+    cms_levels: tuple[LevelSpec, ...] = levels_field((LevelSpec(1, 256),))
     cms_variant: str = choice("sequential", ("sequential", "independent"), "how CMS levels combine")
 
     def check(self):
         if self.d_model % self.n_heads:
             self.fail("n_heads", f"must divide d_model = {self.d_model}")
-        if len(self.cms_hidden) != len(self.cms_chunk_tokens):
-            self.fail("cms_chunk_tokens", f"needs one entry per CMS level ({len(self.cms_hidden)} levels)")
-        if len(self.cms_hidden) > 6:
-            self.fail("cms_hidden", "at most 6 CMS levels")
+        check_levels(self.cms_levels, type(self).__name__)
 
     @property
     def n_levels(self) -> int:
-        return len(self.cms_hidden)
+        return len(self.cms_levels)
+
+    @property
+    def cms_hidden(self) -> tuple[int, ...]:
+        return tuple(s.hidden for s in self.cms_levels)
+
+    @property
+    def cms_chunk_tokens(self) -> tuple[int, ...]:
+        return tuple(s.chunk_tokens for s in self.cms_levels)
+
+    def with_widths(self, widths: tuple[int, ...]) -> "ModelConfig":
+        """The same config with the levels' hidden widths set (after a sleep grew or pruned one)."""
+        return self.replace(cms_levels=tuple(s.replace(hidden=w) for s, w in zip(self.cms_levels, widths, strict=True)))
 
 
 class LabModel(nn.Module):
@@ -99,8 +112,40 @@ class LabModel(nn.Module):
             groups[level_of_parameter(name)].append((name, p))
         return groups
 
+    def cms_blocks(self) -> list[tuple[str, ContinuumMemory]]:
+        """(module path, ContinuumMemory) of every block, in order."""
+        return [(name, m) for name, m in self.named_modules() if isinstance(m, ContinuumMemory)]
+
     def cms_modules(self) -> list[ContinuumMemory]:
-        return [m for m in self.modules() if isinstance(m, ContinuumMemory)]
+        return [m for _, m in self.cms_blocks()]
+
+    # --- level surgery across blocks (sleep grows, prunes and resets levels) ------------------
+    def sync_level_widths(self) -> None:
+        """Keep `config.cms_levels` equal to the actual widths (every block has the same widths)."""
+        blocks = self.cms_modules()
+        if blocks and blocks[0].widths() != self.config.cms_hidden:
+            self.config = self.config.with_widths(blocks[0].widths())
+
+    def match_shapes(self, state: dict) -> bool:
+        """Resize every CMS level to the widths in `state` (a state_dict), so that
+        `load_state_dict(state)` works after a sleep changed them. True if anything changed."""
+        changed = False
+        for prefix, cms in self.cms_blocks():
+            for index, level in enumerate(cms.levels):
+                key = f"{prefix}.levels.{index}.up.weight"
+                if key in state and state[key].shape[0] != level.hidden_size:
+                    level.resize(state[key].shape[0])
+                    changed = True
+        if changed:
+            self.sync_level_widths()
+        return changed
+
+    @torch.no_grad()
+    def reset_level(self, level: int, reference_state: dict) -> None:
+        """Set CMS level `level` of every block to the parameters it has in `reference_state`."""
+        for prefix, cms in self.cms_blocks():
+            cms.levels[level].load_from(level_state(reference_state, f"{prefix}.levels.{level}"))
+        self.sync_level_widths()
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())

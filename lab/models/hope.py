@@ -18,14 +18,13 @@ from torch import nn
 from lab.config import bounded
 from lab.hooks import HookPoint
 from lab.memory.self_modifying import SelfModifyingMemory
-from lab.models.base import LabModel, ModelConfig
+from lab.models.base import LabModel, ModelConfig, levels_field
+from lab.models.cms import LevelSpec, levels
 
 
 @dataclass(frozen=True)
 class HopeConfig(ModelConfig):
-    cms_hidden: tuple[int, ...] = bounded((96, 96, 96), 4, 16384, "hidden width of each CMS level (one per level)")
-    cms_chunk_tokens: tuple[int, ...] = bounded((128, 512, 2048), 1, 10_000_000,
-                                                "tokens of the stream between two updates of each level")
+    cms_levels: tuple[LevelSpec, ...] = levels_field(levels((128, 512, 2048), (96, 96, 96)))
     memory_chunk: int = bounded(8, 1, 512, "tokens per chunk of the self-modifying memory (1 = exact recurrence)")
     memory_hidden: int = bounded(16, 4, 1024, "hidden width of each self-modifying memory's MLP")
     eta_max: float = bounded(0.5, 0.01, 2.0, "largest inner learning rate η_t")

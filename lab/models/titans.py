@@ -43,7 +43,7 @@ Choices the paper leaves open, made here:
   not learn to recall; the conv of u restarts at each segment. The output read is causal too:
   z_t = M_t(q(u_t)) sees the writes of tokens ≤ t only (read-after-write).
   o_t = y_t + LN(z_t) replaces the paper's y_t ⊗ M*_t(y_t) by the additive form.
-* In MAC the hook points `attn`, `memory.out`, `memory.surprise`, `memory.loss` are called once on
+* In MAC the hook points `hook_attn`, `memory.hook_out`, `memory.hook_surprise`, `memory.hook_loss` are called once on
   the whole sequence after the segment loop: an intervention there changes o, not the memory writes.
 * The memory's initial weights are learned by the outer optimizer; gradients flow through the writes.
 """
@@ -60,13 +60,14 @@ from lab.config import bounded, choice, flag
 from lab.hooks import HookPoint
 from lab.memory.fast_weights import mlp_apply
 from lab.memory.neural import NeuralMemory
-from lab.models.base import LabModel, ModelConfig
+from lab.models.base import LabModel, ModelConfig, levels_field
+from lab.models.cms import LevelSpec
 from lab.models.transformer import causal_mask
 
 
 @dataclass(frozen=True)
 class TitansConfig(ModelConfig):
-    cms_hidden: tuple[int, ...] = bounded((96,), 4, 16384, "hidden width of each CMS level (one per level)")
+    cms_levels: tuple[LevelSpec, ...] = levels_field((LevelSpec(1, 96),))
     variant: str = choice("mag", ("mag", "mac"), "how memory and attention combine: gate or context")
     n_persistent: int = bounded(4, 0, 64, "learned persistent-memory tokens seen by every query")
     window: int = bounded(8, 1, 8192, "MAG: sliding-window attention size in tokens")

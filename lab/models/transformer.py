@@ -4,7 +4,7 @@
     x ← CMS(x)                       one MLP level updated every step (REFERENCE.md §3)
 
 Attention is the non-parametric associative memory of REFERENCE.md §1 in its closed form.
-The attention pattern is only materialised when a probe listens to `blocks.N.attn.pattern`;
+The attention pattern is only materialised when a probe listens to `blocks.N.attn.hook_pattern`;
 otherwise `scaled_dot_product_attention` computes the same output faster.
 """
 from __future__ import annotations
@@ -48,7 +48,7 @@ class CausalSelfAttention(nn.Module):
         B, T, D = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
         mask = causal_mask(T, self.window, x.device)
-        if self.hook_pattern._forward_hooks:
+        if self.hook_pattern.listened:
             scores = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
             pattern = self.hook_pattern(scores.masked_fill(~mask, float("-inf")).softmax(-1))
             y = pattern @ v

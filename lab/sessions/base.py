@@ -25,22 +25,14 @@ the value and the allowed range) or another ValueError into an error notice and 
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import pandas as pd
 
-from lab.config import Config, ConfigError
+from lab.config import Config, ConfigError, shorten
 from lab.records import COLUMNS
 
 NOTICE_KINDS = ("error", "warning", "info", "success")
-ECHO_LIMIT = 300            # characters of a user's value repeated in a message, at most
-
-
-def shorten(value: Any, limit: int = ECHO_LIMIT) -> str:
-    """A user's value as text for a message, cut to `limit` characters (a 100 KB value stays 100 KB
-    in the session, never in an alert box)."""
-    text = str(value)
-    return text if len(text) <= limit else text[:limit] + f"… ({len(text):,} characters)"
 
 
 class Notices:

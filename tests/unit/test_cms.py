@@ -11,6 +11,7 @@ from lab.models import build_model
 from lab.models.cms import ContinuumMemory, LevelSchedule, level_of_parameter
 from lab.tasks import masked_loss
 from lab.tasks.stream import StreamConfig, build_stream
+from lab.models.cms import levels
 
 torch.set_num_threads(1)
 
@@ -119,7 +120,7 @@ def test_level_of_parameter():
 
 @pytest.mark.parametrize("name", ["transformer", "hope"])
 def test_parameter_levels_partition_the_model(name):
-    model = build_model(name, preset="tiny", vocab_size=20, cms_hidden=(8, 8, 8), cms_chunk_tokens=(1, 2, 4),
+    model = build_model(name, preset="tiny", vocab_size=20, cms_levels=levels((1, 2, 4), (8, 8, 8)),
                         cms_variant="independent")
     groups = model.parameter_levels()
     assert set(groups) == {None, 0, 1, 2}

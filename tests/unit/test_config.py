@@ -13,6 +13,7 @@ from lab.engine import RunConfig
 from lab.models.hope import HopeConfig
 from lab.models.transformer import TransformerConfig
 from lab.tasks.stream import StreamConfig
+from lab.models.cms import levels
 
 
 def _meta(cls, name):
@@ -90,8 +91,9 @@ def test_every_tuple_entry_is_range_checked():
     with pytest.raises(ConfigError) as info:
         RunConfig(cms_chunk_tokens=(4, 0, 8))
     assert info.value.field == "cms_chunk_tokens" and info.value.value == (4, 0, 8)
-    with pytest.raises(ConfigError):
-        HopeConfig(cms_hidden=(96, 2, 96))
+    with pytest.raises(ConfigError) as info:
+        HopeConfig(cms_levels=levels((1, 2, 3), (96, 2, 96)))
+    assert info.value.field == "hidden" and info.value.value == 2
     with pytest.raises(ConfigError):
         RunConfig(level_lr_scale=(1.0, 101.0))
 
@@ -101,11 +103,13 @@ def test_cross_field_checks():
         TransformerConfig(d_model=30, n_heads=4)
     assert info.value.field == "n_heads" and "30" in str(info.value)
     with pytest.raises(ConfigError) as info:
-        HopeConfig(cms_hidden=(8, 8), cms_chunk_tokens=(1, 2, 3))
-    assert info.value.field == "cms_chunk_tokens" and "2 levels" in str(info.value)
+        HopeConfig(cms_levels=())
+    assert info.value.field == "cms_levels" and "at least one" in str(info.value)
+    with pytest.raises(ValueError):                   # a level is one spec: chunks and widths pair up
+        levels((1, 2, 3), (8, 8))
     with pytest.raises(ConfigError) as info:
-        TransformerConfig(cms_hidden=(8,) * 7, cms_chunk_tokens=(1,) * 7)
-    assert info.value.field == "cms_hidden"
+        TransformerConfig(cms_levels=levels((1,) * 7, (8,) * 7))
+    assert info.value.field == "cms_levels" and "at most 6" in str(info.value)
     with pytest.raises(ConfigError) as info:
         RunConfig(cms_chunk_tokens=(1, 2), level_lr_scale=(1.0, 1.0, 1.0))
     assert info.value.field == "level_lr_scale"
@@ -248,7 +252,7 @@ def test_to_dict_from_dict_round_trip():
     assert RunConfig.from_dict(json.loads(cfg.to_json())) == cfg
     assert json.loads(cfg.to_json()) == json.loads(json.dumps(d))
     assert RunConfig.from_dict(RunConfig().to_dict()) == RunConfig()
-    h = HopeConfig(vocab_size=30, memory_chunk=2, cms_hidden=(8, 8), cms_chunk_tokens=(1, 4))
+    h = HopeConfig(vocab_size=30, memory_chunk=2, cms_levels=levels((1, 4), (8, 8), (1.0, 0.5)))
     assert HopeConfig.from_dict(h.to_dict()) == h
 
 

@@ -106,11 +106,11 @@ class Toy(nn.Module):
 def test_name_hook_points_paths():
     toy = Toy()
     names = name_hook_points(toy)
-    assert set(names) == {"level0.out", "level0.hidden", "level1.out", "level1.hidden", "embed",
-                          "memory.surprise"}
-    assert toy.levels[1].hook_out.name == "level1.out"
+    assert set(names) == {"levels.0.hook_out", "levels.0.hook_hidden", "levels.1.hook_out", "levels.1.hook_hidden", "hook_embed",
+                          "memory.hook_surprise"}
+    assert toy.levels[1].hook_out.name == "levels.1.hook_out"
     assert set(hook_points(toy)) == set(names)
-    assert "level1.out" in repr(toy.levels[1].hook_out)
+    assert "levels.1.hook_out" in repr(toy.levels[1].hook_out)
 
 
 def _names(model):
@@ -119,10 +119,10 @@ def _names(model):
 
 def test_transformer_hook_names():
     model = build_model("transformer", preset="tiny", vocab_size=20, n_layers=2)
-    expected = {"embed", "final"}
+    expected = {"hook_embed", "hook_final"}
     for i in range(2):
-        expected |= {f"blocks.{i}.{n}" for n in ("attn.pattern", "attn.out", "resid", "cms.out",
-                                                 "cms.level0.hidden", "cms.level0.out")}
+        expected |= {f"blocks.{i}.{n}" for n in ("attn.hook_pattern", "attn.hook_out", "hook_resid", "cms.hook_out",
+                                                 "cms.levels.0.hook_hidden", "cms.levels.0.hook_out")}
     assert _names(model) == expected
     assert set(model.hook_names) == expected
 
@@ -132,13 +132,14 @@ def test_hope_hook_names():
     names = _names(model)
     for i in range(2):
         for lvl in range(3):
-            assert f"blocks.{i}.cms.level{lvl}.out" in names
-            assert f"blocks.{i}.cms.level{lvl}.hidden" in names
-        for n in ("titans.out", "titans.memory.eta", "titans.memory.alpha", "titans.memory.surprise",
-                  "titans.memory.out", "cms.out", "resid"):
+            assert f"blocks.{i}.cms.levels.{lvl}.hook_out" in names
+            assert f"blocks.{i}.cms.levels.{lvl}.hook_hidden" in names
+        for n in ("titans.hook_out", "titans.memory.hook_eta", "titans.memory.hook_alpha", "titans.memory.hook_surprise",
+                  "titans.memory.hook_out", "cms.hook_out", "hook_resid"):
             assert f"blocks.{i}.{n}" in names
-    assert "blocks.0.cms.level1.out" in names
-    assert not any("levels" in n or "hook_" in n for n in names)
+    assert "blocks.0.cms.levels.1.hook_out" in names
+    modules = {path for path, _ in model.named_modules()}        # a hook point is named by its module path,
+    assert names <= modules and all(n.split(".")[-1].startswith("hook_") for n in names)   # as a parameter is
 
 
 # --- capture ----------------------------------------------------------------------------------
@@ -159,13 +160,13 @@ def test_capture_shapes_transformer():
     with capture(model) as cache:
         model(tokens())
     assert set(cache) == set(model.hook_names)
-    assert cache["embed"].shape == (B, T, D)
-    assert cache["final"].shape == (B, T, D)
-    assert cache["blocks.1.attn.pattern"].shape == (B, H, T, T)
-    assert cache["blocks.0.attn.out"].shape == (B, T, D)
-    assert cache["blocks.0.cms.level0.hidden"].shape == (B, T, hidden)
-    assert cache["blocks.0.cms.level0.out"].shape == (B, T, D)
-    assert cache["blocks.1.resid"].shape == (B, T, D)
+    assert cache["hook_embed"].shape == (B, T, D)
+    assert cache["hook_final"].shape == (B, T, D)
+    assert cache["blocks.1.attn.hook_pattern"].shape == (B, H, T, T)
+    assert cache["blocks.0.attn.hook_out"].shape == (B, T, D)
+    assert cache["blocks.0.cms.levels.0.hook_hidden"].shape == (B, T, hidden)
+    assert cache["blocks.0.cms.levels.0.hook_out"].shape == (B, T, D)
+    assert cache["blocks.1.hook_resid"].shape == (B, T, D)
     assert not any(t.requires_grad for t in cache.values())
 
 
@@ -176,17 +177,17 @@ def test_capture_shapes_hope():
     D, H = c.d_model, c.n_heads
     with capture(model, lambda n: n.startswith("blocks.0")) as cache:
         model(tokens())
-    assert "embed" not in cache and "blocks.0.cms.level2.out" in cache
+    assert "hook_embed" not in cache and "blocks.0.cms.levels.2.hook_out" in cache
     for lvl, hidden in enumerate(c.cms_hidden):
-        assert cache[f"blocks.0.cms.level{lvl}.hidden"].shape == (B, T, hidden)
-        assert cache[f"blocks.0.cms.level{lvl}.out"].shape == (B, T, D)
+        assert cache[f"blocks.0.cms.levels.{lvl}.hook_hidden"].shape == (B, T, hidden)
+        assert cache[f"blocks.0.cms.levels.{lvl}.hook_out"].shape == (B, T, D)
     for n in ("eta", "alpha", "surprise"):
-        assert cache[f"blocks.0.titans.memory.{n}"].shape == (B, H, T)
-    assert cache["blocks.0.titans.memory.out"].shape == (B, H, T, D // H)
-    assert cache["blocks.0.titans.out"].shape == (B, T, D)
-    eta = cache["blocks.0.titans.memory.eta"]
+        assert cache[f"blocks.0.titans.memory.hook_{n}"].shape == (B, H, T)
+    assert cache["blocks.0.titans.memory.hook_out"].shape == (B, H, T, D // H)
+    assert cache["blocks.0.titans.hook_out"].shape == (B, T, D)
+    eta = cache["blocks.0.titans.memory.hook_eta"]
     assert ((eta > 0) & (eta < c.eta_max)).all()
-    alpha = cache["blocks.0.titans.memory.alpha"]
+    alpha = cache["blocks.0.titans.memory.hook_alpha"]
     assert ((alpha > 0) & (alpha < 1)).all()
 
 
@@ -194,22 +195,22 @@ def test_capture_values_are_the_intermediates():
     """The cached CMS level output is what the level adds: resid = x + level(x) for one level."""
     torch.manual_seed(1)
     model = build_model("transformer", preset="tiny", vocab_size=V, n_layers=1)
-    with capture(model, ["embed", "blocks.0.attn.out", "blocks.0.cms.level0.out", "blocks.0.resid",
-                         "final"]) as cache:
+    with capture(model, ["hook_embed", "blocks.0.attn.hook_out", "blocks.0.cms.levels.0.hook_out", "blocks.0.hook_resid",
+                         "hook_final"]) as cache:
         logits = model(tokens())
-    x = cache["embed"] + cache["blocks.0.attn.out"]
-    torch.testing.assert_close(cache["blocks.0.resid"], x + cache["blocks.0.cms.level0.out"])
-    torch.testing.assert_close(cache["final"], F.layer_norm(cache["blocks.0.resid"], (model.config.d_model,),
+    x = cache["hook_embed"] + cache["blocks.0.attn.hook_out"]
+    torch.testing.assert_close(cache["blocks.0.hook_resid"], x + cache["blocks.0.cms.levels.0.hook_out"])
+    torch.testing.assert_close(cache["hook_final"], F.layer_norm(cache["blocks.0.hook_resid"], (model.config.d_model,),
                                                             model.ln_f.weight, model.ln_f.bias))
-    torch.testing.assert_close(logits, cache["final"] @ model.tok_emb.weight.T)
+    torch.testing.assert_close(logits, cache["hook_final"] @ model.tok_emb.weight.T)
 
 
 def test_unknown_hook_name_raises_key_error_listing_known():
     model = build_model("transformer", preset="tiny", vocab_size=V, n_layers=1)
     with pytest.raises(KeyError) as info:
-        with capture(model, ["embed", "blocks.0.cms.level7.out"]):
+        with capture(model, ["hook_embed", "blocks.0.cms.levels.7.hook_out"]):
             pass
-    assert "blocks.0.cms.level7.out" in str(info.value) and "blocks.0.cms.level0.out" in str(info.value)
+    assert "blocks.0.cms.levels.7.hook_out" in str(info.value) and "blocks.0.cms.levels.0.hook_out" in str(info.value)
     assert all(not p._forward_hooks for p in hook_points(model).values())
 
 
@@ -233,16 +234,16 @@ def test_attention_pattern_is_causal_softmax_and_does_not_change_outputs(window)
     model = build_model("transformer", preset="tiny", vocab_size=V, n_layers=2, window=window)
     model.eval()
     toks = tokens(3, T=9)
-    with capture(model, ["embed", "blocks.0.attn.out", "blocks.1.attn.out"]) as plain:
+    with capture(model, ["hook_embed", "blocks.0.attn.hook_out", "blocks.1.attn.hook_out"]) as plain:
         logits_plain = model(toks)
-    with capture(model, ["embed", "blocks.0.attn.pattern", "blocks.1.attn.pattern", "blocks.0.attn.out",
-                         "blocks.1.attn.out"]) as cache:
+    with capture(model, ["hook_embed", "blocks.0.attn.hook_pattern", "blocks.1.attn.hook_pattern", "blocks.0.attn.hook_out",
+                         "blocks.1.attn.hook_out"]) as cache:
         logits_pattern = model(toks)
     torch.testing.assert_close(logits_pattern, logits_plain, rtol=1e-5, atol=1e-6)
     for i in range(2):
-        torch.testing.assert_close(cache[f"blocks.{i}.attn.out"], plain[f"blocks.{i}.attn.out"],
+        torch.testing.assert_close(cache[f"blocks.{i}.attn.hook_out"], plain[f"blocks.{i}.attn.hook_out"],
                                    rtol=1e-5, atol=1e-6)
-        pattern = cache[f"blocks.{i}.attn.pattern"]
+        pattern = cache[f"blocks.{i}.attn.hook_pattern"]
         Tn = toks.shape[1]
         torch.testing.assert_close(pattern.sum(-1), torch.ones(B, model.config.n_heads, Tn))
         t_idx, s_idx = torch.meshgrid(torch.arange(Tn), torch.arange(Tn), indexing="ij")
@@ -252,7 +253,7 @@ def test_attention_pattern_is_causal_softmax_and_does_not_change_outputs(window)
 
     # block 0's pattern by hand from the embedding: softmax(q kᵀ / √d) over the allowed keys
     attn = model.blocks[0].attn
-    h = model.blocks[0].norm(cache["embed"])
+    h = model.blocks[0].norm(cache["hook_embed"])
     H = model.config.n_heads
     d = model.config.d_model // H
     q, k, v = attn.qkv(h).split(model.config.d_model, dim=-1)
@@ -262,7 +263,7 @@ def test_attention_pattern_is_causal_softmax_and_does_not_change_outputs(window)
     t_idx, s_idx = torch.meshgrid(torch.arange(Tn), torch.arange(Tn), indexing="ij")
     allowed = (s_idx <= t_idx) & ((t_idx - s_idx < window) if window else True)
     expected = torch.softmax(scores.masked_fill(~allowed, float("-inf")), -1)
-    torch.testing.assert_close(cache["blocks.0.attn.pattern"], expected.detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(cache["blocks.0.attn.hook_pattern"], expected.detach(), rtol=1e-5, atol=1e-6)
 
 
 def test_attention_hook_does_not_break_gradients():
@@ -272,6 +273,6 @@ def test_attention_hook_does_not_break_gradients():
     model(toks).square().mean().backward()
     g_plain = model.blocks[0].attn.qkv.weight.grad.clone()
     model.zero_grad()
-    with capture(model, ["blocks.0.attn.pattern"]):
+    with capture(model, ["blocks.0.attn.hook_pattern"]):
         model(toks).square().mean().backward()
     torch.testing.assert_close(model.blocks[0].attn.qkv.weight.grad, g_plain, rtol=1e-4, atol=1e-7)

@@ -14,6 +14,7 @@ from lab.models import MODELS, PRESETS, build_model, default_config, family_of, 
 from lab.models.base import LabModel, ModelConfig
 from lab.models.hope import CausalConv, Hope, HopeConfig
 from lab.models.transformer import Transformer, TransformerConfig, causal_mask
+from lab.models.cms import levels
 
 torch.set_num_threads(1)
 V = 23
@@ -37,7 +38,7 @@ def test_registry_names_and_types():
 
 
 def test_build_from_config_and_overrides():
-    cfg = HopeConfig(vocab_size=V, d_model=16, n_heads=2, cms_hidden=(8, 8), cms_chunk_tokens=(1, 4))
+    cfg = HopeConfig(vocab_size=V, d_model=16, n_heads=2, cms_levels=levels((1, 4), (8, 8)))
     model = build_model(cfg)
     assert isinstance(model, Hope) and model.config == cfg
     model = build_model(cfg, n_layers=1)
@@ -209,9 +210,9 @@ def test_window_limits_what_attention_sees():
 
 def test_transformer_head_is_tied_to_embedding():
     model = build_model("transformer", preset="tiny", vocab_size=V, n_layers=1)
-    with capture(model, ["final"]) as cache:
+    with capture(model, ["hook_final"]) as cache:
         logits = model(toks())
-    torch.testing.assert_close(logits, cache["final"] @ model.tok_emb.weight.T)
+    torch.testing.assert_close(logits, cache["hook_final"] @ model.tok_emb.weight.T)
 
 
 # --- HOPE -------------------------------------------------------------------------------------------
@@ -247,12 +248,12 @@ def test_hope_block_structure_through_hooks():
     """resid = CMS(x + titans(LN(x))) for the first block."""
     torch.manual_seed(5)
     model = build_model("hope", preset="tiny", vocab_size=V, n_layers=1).eval()
-    with torch.no_grad(), capture(model, ["embed", "blocks.0.titans.out", "blocks.0.resid"]) as cache:
+    with torch.no_grad(), capture(model, ["hook_embed", "blocks.0.titans.hook_out", "blocks.0.hook_resid"]) as cache:
         model(toks(T=9))
     block = model.blocks[0]
     with torch.no_grad():
-        torch.testing.assert_close(block.titans(block.norm(cache["embed"])), cache["blocks.0.titans.out"])
-        torch.testing.assert_close(block.cms(cache["embed"] + cache["blocks.0.titans.out"]), cache["blocks.0.resid"])
+        torch.testing.assert_close(block.titans(block.norm(cache["hook_embed"])), cache["blocks.0.titans.hook_out"])
+        torch.testing.assert_close(block.cms(cache["hook_embed"] + cache["blocks.0.titans.hook_out"]), cache["blocks.0.hook_resid"])
 
 
 def test_hope_memory_chunk_changes_the_computation():

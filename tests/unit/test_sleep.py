@@ -13,11 +13,10 @@ import torch.nn.functional as F
 from lab.cli import main
 from lab.config import ConfigError
 from lab.engine import Run, RunConfig
-from lab.knowledge import (KNOWLEDGE_COLUMNS, knowledge_matrix, level_removed, matrix_dict, record_knowledge,
-                           sleep_experiment, track_knowledge)
+from lab.knowledge import KNOWLEDGE_COLUMNS, knowledge_matrix, level_removed, matrix_dict, record_knowledge, \
+    track_knowledge
 from lab.models import build_model
-from lab.sleep import (SleepConfig, SleepError, cms_blocks, grow_level, hidden_size, keep_units, match_shapes,
-                       reset_level, sleep, unit_importance)
+from lab.sleep import SleepConfig, SleepError, sleep, sleep_experiment, unit_importance
 from lab.tasks import Task
 from lab.tasks.stream import Stream, StreamConfig
 
@@ -96,13 +95,13 @@ def test_growing_leaves_the_function_exactly_unchanged():
         before = model(x)
     n_before = model.n_params()
     d = model.config.d_model
-    for _, cms in cms_blocks(model):
-        grow_level(cms.levels[2], 7, torch.Generator().manual_seed(1))
+    for _, cms in model.cms_blocks():
+        cms.levels[2].grow(7, torch.Generator().manual_seed(1))
     with torch.no_grad():
         after = model(x)
     assert torch.equal(before, after)
     assert model.n_params() == n_before + model.config.n_layers * 7 * (2 * d + 1)
-    level = cms_blocks(model)[0][1].levels[2]
+    level = model.cms_blocks()[0][1].levels[2]
     assert level.up.weight[-7:].abs().sum() > 0                      # the new units are live…
     assert torch.equal(level.down.weight[:, -7:], torch.zeros(d, 7))  # …and contribute nothing
     with torch.no_grad():                                             # the check can fail:
@@ -112,9 +111,9 @@ def test_growing_leaves_the_function_exactly_unchanged():
 
 def test_weight_importance_is_the_stated_product():
     model = build_model("hope", "tiny", vocab_size=30)
-    level = cms_blocks(model)[0][1].levels[1]
+    level = model.cms_blocks()[0][1].levels[1]
     expected = torch.stack([level.down.weight[:, i].norm() * level.up.weight[i].norm()
-                            for i in range(hidden_size(level))])
+                            for i in range(level.hidden_size)])
     assert torch.allclose(unit_importance(level, "weight"), expected)
 
 
@@ -134,25 +133,25 @@ def test_pruning_the_grown_zero_units_restores_the_original_exactly(trained):
 
 def test_keep_units_keeps_the_chosen_units():
     model = build_model("hope", "tiny", vocab_size=30)
-    level = cms_blocks(model)[0][1].levels[0]
+    level = model.cms_blocks()[0][1].levels[0]
     up, down = level.up.weight.detach().clone(), level.down.weight.detach().clone()
     keep = torch.tensor([3, 0, 5])
-    keep_units(level, keep)
-    assert hidden_size(level) == 3
+    level.keep(keep)
+    assert level.hidden_size == 3
     assert torch.equal(level.up.weight, up[keep]) and torch.equal(level.down.weight, down[:, keep])
 
 
 def test_prune_budget_and_restore_across_a_shape_change(trained):
     run = fresh_run(trained)
-    base = hidden_size(cms_blocks(run.model)[0][1].levels[2])
+    base = run.model.cms_blocks()[0][1].levels[2].hidden_size
     config = SleepConfig(prune_budget=base + 3, importance="activation", **FAST_SLEEP)
     sleep(run, config, prompt_tokens=tags(run))
-    assert all(hidden_size(cms.levels[2]) == base + 3 for _, cms in cms_blocks(run.model))
+    assert all(cms.levels[2].hidden_size == base + 3 for _, cms in run.model.cms_blocks())
     assert run.model.config.cms_hidden[2] == base + 3
     run.step(2)                                    # the rebuilt optimizers train the new shape
     state = copy.deepcopy(run.model.state_dict())
     other = fresh_run(trained)
-    assert match_shapes(other.model, state)
+    assert other.model.match_shapes(state)
     other.model.load_state_dict(state)
     assert other.model.config.cms_hidden == run.model.config.cms_hidden
 
@@ -171,6 +170,12 @@ class NoTaskData:
     def rebuild_optimizers(self):
         self.rebuilt += 1
         self._run.rebuild_optimizers()
+
+    def train(self, phase, iterations):
+        """The engine's loop, for the distillation phase (its batches are dreams: the stream and
+        the held-out sets stay forbidden by the monkeypatches of the test)."""
+        assert phase.name == "sleep"
+        return self._run.train(phase, iterations)
 
     def __getattr__(self, name):
         raise AssertionError(f"sleep reached run.{name}: it must see no task data")
@@ -205,7 +210,7 @@ def test_sleep_resets_the_fast_level_and_distillation_lowers_the_kl(trained):
     before = params(run.model)
     teacher = copy.deepcopy(run.model).eval()
     reset_only = copy.deepcopy(run.model).eval()
-    reset_level(reset_only, 0, run.initial_state)
+    reset_only.reset_level(0, run.initial_state)
     report = sleep(run, SleepConfig(**FAST_SLEEP, distill_lr=3e-3), prompt_tokens=tags(run))
     dreams = report.dreams
     assert _kl(teacher, run.model.eval(), dreams) < _kl(teacher, reset_only, dreams)
@@ -261,26 +266,26 @@ def test_sleep_is_deterministic(trained):
 def test_knowledge_matrix_is_accuracy_drop(trained):
     run = fresh_run(trained)
     names = run.stream.task_names
-    frame = knowledge_matrix(run.model, run._eval_sets, names, run.initial_state, "reset")
+    frame = knowledge_matrix(run.model, run.eval_sets, names, run.initial_state, "reset")
     assert list(frame.columns) == KNOWLEDGE_COLUMNS and len(frame) == 3 * len(names)
     assert torch.allclose(torch.tensor(frame.full - frame.ablated), torch.tensor(frame["drop"]))
     # the model comes back intact
-    x = run._eval_sets[0][0]
+    x = run.eval_sets[0][0]
     with torch.no_grad():
         y0 = run.model(x)
         with level_removed(run.model, 1, "bypass"):
             y1 = run.model(x)
         assert not torch.equal(y0, y1) and torch.equal(run.model(x), y0)
     # a level at its reference state holds nothing: resetting it drops exactly 0
-    reset_level(run.model, 0, run.initial_state)
-    frame = knowledge_matrix(run.model, run._eval_sets, names, run.initial_state, "reset")
+    run.model.reset_level(0, run.initial_state)
+    frame = knowledge_matrix(run.model, run.eval_sets, names, run.initial_state, "reset")
     assert (frame[frame.level == 0]["drop"] == 0).all()
     # a level whose output is zero holds nothing either: bypassing it drops exactly 0
     with torch.no_grad():
-        for _, cms in cms_blocks(run.model):
+        for _, cms in run.model.cms_blocks():
             cms.levels[1].down.weight.zero_()
             cms.levels[1].down.bias.zero_()
-    frame = knowledge_matrix(run.model, run._eval_sets, names, mode="bypass")
+    frame = knowledge_matrix(run.model, run.eval_sets, names, mode="bypass")
     assert (frame[frame.level == 1]["drop"] == 0).all()
     table = matrix_dict(frame)
     assert table["levels"] == [0, 1, 2] and table["tasks"] == names and len(table["drop"][0]) == len(names)

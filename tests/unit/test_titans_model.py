@@ -7,13 +7,14 @@ from lab.config import ConfigError
 from lab.hooks import capture
 from lab.models.titans import Titans, TitansConfig
 from lab.models.transformer import Transformer, TransformerConfig
+from lab.models.cms import levels
 
 V = 60
 VARIANTS = ("mag", "mac")
 
 
 def small(variant, **kw):
-    kw = {"vocab_size": V, "d_model": 32, "n_heads": 4, "cms_hidden": (32,), **kw}
+    kw = {"vocab_size": V, "d_model": 32, "n_heads": 4, "cms_levels": levels((1,), (32,)), **kw}
     return TitansConfig(variant=variant, **kw)
 
 
@@ -63,8 +64,8 @@ def test_gates_in_unit_interval_and_hooked(variant):
     torch.manual_seed(0)
     config = small(variant, theta_max=0.1)
     model = Titans(config)
-    names = [f"blocks.{i}.{g}" for i in range(config.n_layers) for g in ("alpha", "eta", "theta")]
-    with capture(model, names + ["blocks.0.memory.surprise", "blocks.1.memory.out"]) as cache:
+    names = [f"blocks.{i}.{g}" for i in range(config.n_layers) for g in ("hook_alpha", "hook_eta", "hook_theta")]
+    with capture(model, names + ["blocks.0.memory.hook_surprise", "blocks.1.memory.hook_out"]) as cache:
         model(tokens(2, 19))
     for name in names:
         g = cache[name]
@@ -72,8 +73,8 @@ def test_gates_in_unit_interval_and_hooked(variant):
         assert (g > 0).all() and (g < 1).all(), name
         if name.endswith("theta"):
             assert (g <= config.theta_max).all()
-    assert cache["blocks.0.memory.surprise"].shape == (2, config.n_heads, 19)
-    assert cache["blocks.1.memory.out"].shape == (2, config.n_heads, 19, config.d_model // config.n_heads)
+    assert cache["blocks.0.memory.hook_surprise"].shape == (2, config.n_heads, 19)
+    assert cache["blocks.1.memory.hook_out"].shape == (2, config.n_heads, 19, config.d_model // config.n_heads)
     for path in ("blocks.0.memory", "blocks.0.attn", "blocks.0.cms", "blocks.1.memory"):
         assert path in dict(model.named_modules())
 
