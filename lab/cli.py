@@ -41,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--lr", type=float, default=None)
         sp.add_argument("--replay", type=int, default=0, help="replay buffer in sequences (0 = naive)")
         sp.add_argument("--eval-every", type=int, default=None)
+        sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting by the name the Playground's address bar uses, e.g. --set chunks=64,256,1024 "
+                             "(CMS levels), --set level_lr=10,10,10, --set batch=16 (repeatable)"
+                             + ("; for the sleep phase sleep.FIELD=VALUE, e.g. --set sleep.distill_steps=100 "
+                                "(a SleepConfig field; the bare field name works too)" if sp.prog.endswith("sleep")
+                                else ""))
 
     train = sub.add_parser("train", help="train one model on one stream")
     train.add_argument("--model", default="hope", choices=list(MODELS))
@@ -80,8 +86,6 @@ def _parser() -> argparse.ArgumentParser:
                        help="learning-rate multiplier per CMS level, e.g. 10,10,10")
     sleep.add_argument("--arms", default="sleep,reset_only,no_sleep",
                        help="comma-separated arms: sleep, reset_only, no_sleep, optimizer_reset")
-    sleep.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                       help="a SleepConfig field, e.g. --set distill_steps=100 (repeatable)")
     sleep.add_argument("--out", required=True)
     common(sleep)
 
@@ -91,9 +95,35 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _run_config(args, model: str, n_tasks: int, steps_per_task: int | None, seed: int, **stream_extra):
+def _settings(args, extra: tuple[str, ...] = ()) -> tuple[dict, dict]:
+    """The --set KEY=VALUE pairs: (URL-named run settings, {field: value} of the `extra` prefix,
+    e.g. "sleep"). A bare key that is no URL name goes to the first extra prefix, if any."""
+    from lab.urlstate import PARAMS
+
+    run, other = {}, {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--set {item!r}: write KEY=VALUE, e.g. --set chunks=64,256,1024")
+        prefix, dot, field_name = key.partition(".")
+        if dot and prefix in extra:
+            other[field_name] = value.strip()
+        elif key in PARAMS:
+            run[key] = value.strip()
+        elif extra and not dot:
+            other[key] = value.strip()
+        else:
+            known = ", ".join(list(PARAMS) + [f"{e}.FIELD" for e in extra])
+            raise UsageError(f"--set {key}: unknown name; use one of {known}")
+    return run, other
+
+
+def _run_config(args, model: str, n_tasks: int, steps_per_task: int | None, seed: int, sets: dict | None = None,
+                **stream_extra):
     from lab.engine import RunConfig
     from lab.tasks import StreamConfig
+    from lab.urlstate import with_values
 
     stream = {"kind": args.task, "n_tasks": n_tasks, "seed": seed, **stream_extra}
     if steps_per_task is not None:
@@ -104,7 +134,8 @@ def _run_config(args, model: str, n_tasks: int, steps_per_task: int | None, seed
         run["lr"] = args.lr
     if args.eval_every is not None:
         run["eval_every"] = args.eval_every
-    return RunConfig.from_dict(run)
+    config = RunConfig.from_dict(run)
+    return with_values(config, sets) if sets else config
 
 
 def _progress(fraction: float, label: str) -> None:
@@ -119,11 +150,14 @@ def cmd_info(args) -> int:
     import torch
 
     from lab.device import describe
-    from lab.memory import MEMORIES
+    from lab.memory.registry import entries
     from lab.models import model_table
 
+    registered = entries()                # every associative memory, REFERENCE.md §1 order (lab.memory.registry)
     info = {"device": describe(), "torch": torch.__version__, "models": model_table(),
-            "memories": list(MEMORIES)}
+            "memories": [e.key for e in registered if e.cls is not None],
+            "associative_memories": [{"key": e.key, "label": e.label, "component": e.row.component if e.row else None,
+                                      "runnable": e.runnable} for e in registered]}
     if args.json:
         print(json.dumps(info, indent=2))
     else:
@@ -131,6 +165,7 @@ def cmd_info(args) -> int:
         for m in info["models"]:
             print(f"  {m['name']:<12} {m['params']:>9,} parameters, {m['cms_levels']} CMS level(s)")
         print("memories: " + ", ".join(info["memories"]))
+        print("§1 catalogue: " + ", ".join(e["key"] for e in info["associative_memories"] if e["component"]))
     return 0
 
 
@@ -138,7 +173,7 @@ def cmd_train(args) -> int:
     from lab.engine import Run
 
     per_task = None if args.steps is None else max(1, args.steps // args.tasks)
-    config = _run_config(args, args.model, args.tasks, per_task, args.seed)
+    config = _run_config(args, args.model, args.tasks, per_task, args.seed, _settings(args)[0])
     run = Run(config)
     total = run.stream.total_steps
     started = time.perf_counter()
@@ -167,8 +202,14 @@ def cmd_train(args) -> int:
     return 0
 
 
+# --set names (the URL's) that a forgetting comparison takes, and its field for each
+FORGET_SETS = {"chunks": "cms_chunk_tokens", "level_lr": "level_lr_scale", "lr": "lr", "overlap": "overlap",
+               "steps": "steps_per_task", "tasks": "n_tasks", "stream": "kind", "preset": "preset",
+               "optimizer": "optimizer"}
+
+
 def cmd_forget(args) -> int:
-    from lab.compare import DEFAULT_REPLAY, ComparisonError, ForgetSettings, run_settings, summary_table
+    from lab.forgetting import DEFAULT_REPLAY, ComparisonError, ForgetSettings, run_settings, summary_table
 
     methods = args.methods or ("replay" if args.replay > 0 else "naive")
     fields = {"models": args.models, "methods": methods, "kind": args.task, "n_tasks": args.tasks,
@@ -179,6 +220,11 @@ def cmd_forget(args) -> int:
         fields["steps_per_task"] = args.steps_per_task
     if args.overlap is not None:
         fields["overlap"] = args.overlap
+    for key, value in _settings(args)[0].items():
+        if key not in FORGET_SETS:
+            raise UsageError(f"--set {key}: forget takes {', '.join(FORGET_SETS)} (models and seeds have their own "
+                             "options)")
+        fields[FORGET_SETS[key]] = value
     settings = ForgetSettings.from_dict(fields)          # a bad value: ConfigError, exit 2 with its message
     try:
         result = run_settings(settings, progress=_progress)
@@ -194,22 +240,16 @@ def cmd_forget(args) -> int:
 
 
 def cmd_sleep(args) -> int:
-    from lab.knowledge import ALL_ARMS, sleep_experiment
-    from lab.sleep import SleepConfig, SleepError
+    from lab.sleep import ALL_ARMS, SleepConfig, SleepError, sleep_experiment
     from lab.tasks import build_stream
 
-    fields = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--set {item!r}: write FIELD=VALUE, e.g. --set distill_steps=100")
-        fields[key.strip()] = value.strip()
+    run_sets, fields = _settings(args, extra=("sleep",))
     sleep_config = SleepConfig.from_dict(fields)
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
     bad = [a for a in arms if a not in ALL_ARMS]
     if bad or not arms:
         raise UsageError(f"unknown arm {bad[0] if bad else '(none)'!r}: choose from {', '.join(ALL_ARMS)}")
-    config = _run_config(args, args.model, args.tasks, args.steps_per_task, args.seed)
+    config = _run_config(args, args.model, args.tasks, args.steps_per_task, args.seed, run_sets)
     if args.eval_size is not None:
         config = config.replace(eval_size=args.eval_size)
     if args.level_lr_scale is not None:

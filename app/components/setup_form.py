@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.components.lab_session import LabSession
-from app.components.state import add_notice, current_session, replace_session
 from lab.config import ConfigError
 from lab.engine import RunConfig
 from lab.models import MODELS, PRESETS
+from lab.models.cms import MAX_LEVELS
 from lab.optim import OPTIMIZERS
+from lab.sessions.playground import PlaygroundSession
 from lab.tasks.stream import KINDS, StreamConfig
-from lab.urlstate import MAX_LEVELS, with_values
+from lab.urlstate import with_values
+from lab.viz.palette import model_label
 
 STREAM_LABELS = {"languages": "synthetic languages (translate)", "recall": "associative recall (key → value)",
                  "two_languages": "two languages learned in context"}
-MODEL_LABELS = {"transformer": "Transformer", "titans": "Titans", "hope": "HOPE"}
 KEYS = {"model": "pg_model", "preset": "pg_preset", "stream": "pg_stream", "tasks": "pg_tasks",
         "steps": "pg_steps", "optimizer": "pg_optimizer", "lr": "pg_lr", "seed": "pg_seed"}
 FAMILY_LEVELS, CHUNKS = "pg_family_levels", "pg_chunks"
@@ -32,7 +32,7 @@ def spec(cls, name: str) -> dict:
     return next(s for s in cls.field_specs() if s["name"] == name)
 
 
-def seed_widgets(session: LabSession, force: bool = False) -> None:
+def seed_widgets(session: PlaygroundSession, force: bool = False) -> None:
     """Put the applied configuration into the widgets (all of them when `force`)."""
     c = session.config
     values = {"model": c.model, "preset": c.preset, "stream": c.stream.kind, "tasks": c.stream.n_tasks,
@@ -45,7 +45,7 @@ def seed_widgets(session: LabSession, force: bool = False) -> None:
             st.session_state[key] = value
 
 
-def changes_from_widgets() -> dict[str, object] | None:
+def changes_from_widgets(session: PlaygroundSession) -> dict[str, object] | None:
     """The form's values as URL-style changes; None (with a message) when no level is given."""
     s = st.session_state
     changes = {name: s[key] for name, key in KEYS.items()}
@@ -54,35 +54,39 @@ def changes_from_widgets() -> dict[str, object] | None:
     else:
         text = str(s[CHUNKS]).strip()
         if not text.replace(",", "").replace(";", "").strip():
-            add_notice("error", NO_LEVELS)
+            session.notices.add("error", NO_LEVELS)
             return None
         changes["chunks"] = text
+    same_levels = "".join(str(changes["chunks"]).split()).replace(";", ",").strip("(),") == \
+        ",".join(map(str, session.config.cms_chunk_tokens))
+    if not same_levels or changes["model"] != session.config.model:
+        changes["level_lr"] = ()          # per-level rates (a URL's level_lr) belong to the levels they were set for
     return changes
 
 
-def apply_setup() -> None:
-    session = current_session()
-    session.playing = session.replaying = False
-    changes = changes_from_widgets()
+def apply_setup(session: PlaygroundSession) -> None:
+    session.stop()
+    changes = changes_from_widgets(session)
     if changes is None:
         return
     try:
         config = with_values(session.config, changes)
     except ConfigError as err:
-        add_notice("error", f"This setup cannot run, so the previous run is kept: {err}")
+        session.notices.add("error", f"{session.refusal}: {err}")
         return
-    if replace_session(config):
-        seed_widgets(current_session(), force=True)
+    session.notices.clear()
+    if session.configure(config):
+        seed_widgets(session, force=True)
 
 
-def setup_form(session: LabSession) -> None:
+def setup_form(session: PlaygroundSession) -> None:
     seed_widgets(session)
     steps, tasks, seed = spec(StreamConfig, "steps_per_task"), spec(StreamConfig, "n_tasks"), spec(RunConfig, "seed")
     lr = spec(RunConfig, "lr")
     with st.sidebar.form("pg_setup", border=False):
         st.subheader("Setup")
         st.radio("Architecture", tuple(MODELS), key=KEYS["model"], horizontal=True,
-                 format_func=MODEL_LABELS.get, help="The model family to train.")
+                 format_func=model_label, help="The model family to train.")
         st.radio("Size preset", tuple(PRESETS), key=KEYS["preset"], horizontal=True,
                  help="tiny = half the width of small, medium = twice.")
         st.selectbox("Task stream", KINDS, key=KEYS["stream"], format_func=STREAM_LABELS.get,
@@ -105,4 +109,5 @@ def setup_form(session: LabSession) -> None:
                            help=f"{lr['doc']}; default {lr['default']}. Too high and the run diverges.")
         st.number_input("Seed", min_value=seed["lo"], max_value=seed["hi"], step=1, key=KEYS["seed"],
                         help="The same seed and setup give the same curves.")
-        st.form_submit_button("Apply and reset", type="primary", on_click=apply_setup, width="stretch")
+        st.form_submit_button("Apply and reset", type="primary", on_click=apply_setup, args=(session,),
+                                 width="stretch")

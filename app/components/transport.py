@@ -1,4 +1,5 @@
-"""Play / Pause / Step / Reset / Replay, the CSV download, and the CMS schedule line.
+"""Play / Pause / Step / Reset / Replay, the CSV download, and the CMS schedule line of a
+Playground session.
 
 The buttons act through callbacks (they change the session before the page reruns), and they
 live outside the live fragment: pressing one reruns the page once, which switches the
@@ -8,61 +9,35 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.components.lab_session import LabSession
 from app.components.shell import chip
-from app.components.state import clear_notices, current_session, replace_session
 from lab.viz.palette import level_color
 
 
-def _play() -> None:
-    session = current_session()
-    session.replaying = False
-    session.view_step = None
-    session.playing = session.can_train
-
-
-def _pause() -> None:
-    current_session().playing = False
-
-
-def _step(n: int) -> None:
-    session = current_session()
-    session.step(n)
-    session.view_step = None
-
-
-def _reset() -> None:
-    clear_notices()
-    replace_session(current_session().config)
-
-
-def _replay() -> None:
-    current_session().start_replay()
-
-
-def transport_bar(session: LabSession) -> None:
+def transport_bar(session, key: str = "pg") -> None:
     cols = st.columns([1.2, 1, 1, 1, 1.1, 1])
     if session.playing:
-        cols[0].button("Pause", icon=":material/pause:", key="pg_pause", on_click=_pause, type="primary", width="stretch")
+        cols[0].button("Pause", icon=":material/pause:", key=f"{key}_pause", on_click=session.pause, type="primary",
+                       width="stretch")
     else:
-        cols[0].button("Play", icon=":material/play_arrow:", key="pg_play", on_click=_play, type="primary", width="stretch",
-                       disabled=not session.can_train, help="Train continuously; the charts follow live.")
-    cols[1].button("Step", icon=":material/skip_next:", key="pg_step", on_click=_step, args=(1,), width="stretch",
-                   disabled=not session.can_train, help="Pause and train exactly one step.")
-    cols[2].button("+10", icon=":material/fast_forward:", key="pg_step10", on_click=_step, args=(10,), width="stretch",
-                   disabled=not session.can_train, help="Pause and train ten steps.")
-    cols[3].button("Reset", icon=":material/restart_alt:", key="pg_reset", on_click=_reset, width="stretch",
+        cols[0].button("Play", icon=":material/play_arrow:", key=f"{key}_play", on_click=session.play, type="primary",
+                       width="stretch", disabled=not session.can_train, help="Train continuously; the charts follow live.")
+    cols[1].button("Step", icon=":material/skip_next:", key=f"{key}_step", on_click=session.step, args=(1,),
+                   width="stretch", disabled=not session.can_train, help="Pause and train exactly one step.")
+    cols[2].button("+10", icon=":material/fast_forward:", key=f"{key}_step10", on_click=session.step, args=(10,),
+                   width="stretch", disabled=not session.can_train, help="Pause and train ten steps.")
+    cols[3].button("Reset", icon=":material/restart_alt:", key=f"{key}_reset", on_click=session.reset, width="stretch",
                    help="A fresh model with the same setup and seed: the same curves again.")
-    cols[4].button("Replay", icon=":material/replay:", key="pg_replay", on_click=_replay, width="stretch",
-                   disabled=session.run.step_count == 0 or session.replaying,
+    cols[4].button("Replay", icon=":material/replay:", key=f"{key}_replay", on_click=session.start_replay,
+                   width="stretch", disabled=session.run.step_count == 0 or session.replaying,
                    help="Play back the recorded steps: every panel follows the time scrubber.")
     c = session.config
-    cols[5].download_button("CSV", icon=":material/download:", data=session.records_csv, on_click="ignore", width="stretch",
-                            file_name=f"nll-{c.model}-{c.stream.kind}-seed{c.seed}.csv", mime="text/csv",
-                            key="pg_csv", help="Download every measurement of this run as CSV, one row each (tidy records).")
+    cols[5].download_button("CSV", icon=":material/download:", data=session.records_csv, on_click="ignore",
+                            width="stretch", file_name=f"nll-{c.model}-{c.stream.kind}-seed{c.seed}.csv",
+                            mime="text/csv", key=f"{key}_csv",
+                            help="Download every measurement of this run as CSV, one row each (tidy records).")
 
 
-def schedule_line(session: LabSession) -> None:
+def schedule_line(session) -> None:
     """Each CMS level's chunk, in steps and in tokens, in the level's colour."""
     run = session.run
     tokens_per_step = run.stream.tokens_per_step

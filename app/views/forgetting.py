@@ -4,9 +4,10 @@ from __future__ import annotations
 import streamlit as st
 
 from app.components.forgetting_form import settings_form
-from app.components.forgetting_state import current_job, pop_notices, run_pending, shipped
-from app.components.forgetting_views import rerun_panel, result_picker, result_view
-from app.components.shell import configure_torch, page_setup, show_notices
+from app.components.forgetting_shipped import build_forgetting_session
+from app.components.sessions import session_for, show_notices, work_while_busy
+from app.components.shell import configure_torch, page_setup
+from app.panels import forgetting as panels
 
 page_setup(
     "Forgetting",
@@ -16,16 +17,19 @@ page_setup(
     "open “Re-run … live” to check that the shipped numbers come out again.",
 )
 configure_torch()                      # the same thread setting as the CLI: the same numbers
-form_slot = settings_form()            # a run's progress also shows under the form's button
-show_notices(pop_notices())
+session = session_for("forgetting", build_forgetting_session)      # holds the shipped reference comparison
+form_slot = settings_form(session)     # a run's progress also shows under the form's button
+show_notices(session)
 top_slot = st.empty()                  # the progress of a comparison being trained
-label, comparison, agreement = result_picker()
-reference, _ = shipped()
-rerun_slot = rerun_panel(reference) if reference is not None else None
-if comparison is not None:
-    result_view(label, comparison, agreement)
-job = current_job()
-if job is not None and job["purpose"] == "rerun" and rerun_slot is not None:
-    run_pending(rerun_slot)            # last: everything above is on screen while it trains
-else:
-    run_pending(top_slot, form_slot)
+panels.forgetting_picker(session)
+panels.forgetting_rerun(session)
+rerun_slot = st.empty()                # the progress of a live re-run, under its button
+panels.forgetting_reading(session)
+panels.forgetting_table(session)
+panels.forgetting_method(session)
+panels.forgetting_curves(session)
+panels.accuracy_matrix(session)
+panels.forgetting_differences(session)
+panels.forgetting_exports(session)
+slots = (rerun_slot,) if session.rerunning else (top_slot, form_slot)
+work_while_busy(session, *slots, title=f"Training: {session.pending_label}")   # last: all above is on screen

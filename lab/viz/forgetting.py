@@ -1,4 +1,4 @@
-"""Figures of a forgetting comparison (lab.compare): DataFrame in, go.Figure out, no Streamlit.
+"""Figures of a forgetting comparison (lab.forgetting): DataFrame in, go.Figure out, no Streamlit.
 
 - `forgetting_curves_figure`: accuracy on each task against tokens seen, one panel per
   architecture on shared axes, each task's phase shaded in the task's colour; the line is the
@@ -19,19 +19,14 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from lab.viz.palette import arch_color, task_color
+from lab.viz.palette import arch_color, model_label, task_color
 from lab.viz.style import FONT_SIZE, SEQUENTIAL, axis, base_layout, figure, note
 
-MODEL_LABELS = {"transformer": "Transformer", "titans": "Titans", "hope": "HOPE"}
 DIFF_METRICS = {
     "forgetting": ("forgetting (max form)", "below 0: forgets less of this task than the reference"),
     "final": ("accuracy after the last task", "above 0: keeps more of this task than the reference"),
     "learned": ("accuracy right after training on the task", "above 0: learned this task better"),
 }
-
-
-def _label(model: str) -> str:
-    return MODEL_LABELS.get(model, model)
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -52,7 +47,7 @@ def _panels(layout: dict, models: list[str], gap: float = 0.035, x_title: str = 
         layout[name] = axis(x_title, domain=[max(0.0, round(lo, 6)), min(1.0, round(lo + width, 6))], anchor="y")
         if i > 0:
             layout[name]["matches"] = "x"
-        layout["annotations"].append({"text": f"<b>{_label(model)}</b>", "xref": "paper", "yref": "paper",
+        layout["annotations"].append({"text": f"<b>{model_label(model)}</b>", "xref": "paper", "yref": "paper",
                                       "x": lo + width / 2, "y": 1.0, "yanchor": "bottom", "showarrow": False,
                                       "font": {"size": FONT_SIZE + 1, "color": arch_color(model)}})
         refs.append("x" if i == 0 else f"x{i + 1}")
@@ -69,7 +64,7 @@ def forgetting_curves_figure(records: pd.DataFrame, boundaries_tokens: list[int]
                              metric: str = "accuracy", title: str | None = None) -> go.Figure:
     """Accuracy on every task against tokens seen, one panel per model (shared axes).
 
-    records: tidy rows with columns seed, method, model, tokens, task, metric, value (lab.compare).
+    records: tidy rows with columns seed, method, model, tokens, task, metric, value (lab.forgetting).
     boundaries_tokens: the T+1 phase boundaries in tokens; phase i trains `phase_tasks[i]`
     (default: task i). The curve is the mean over seeds at each evaluation, the band ± 1 std.
     """
@@ -101,7 +96,7 @@ def forgetting_curves_figure(records: pd.DataFrame, boundaries_tokens: list[int]
             data.append({"type": "scatter", "x": x, "y": mean, "xaxis": ref, "yaxis": "y", "mode": "lines",
                          "name": name, "legendgroup": name, "showlegend": i == 0,
                          "line": {"color": color, "width": 3},
-                         "hovertemplate": f"{_label(model)} · {name}<br>%{{x:,}} tokens<br>accuracy %{{y:.1%}}"
+                         "hovertemplate": f"{model_label(model)} · {name}<br>%{{x:,}} tokens<br>accuracy %{{y:.1%}}"
                                           f"{' (mean of %d seeds)' % n_seeds if n_seeds > 1 else ''}<extra></extra>"})
         for p in range(len(boundaries_tokens) - 1):
             start, end = boundaries_tokens[p], boundaries_tokens[p + 1]
@@ -164,7 +159,7 @@ def accuracy_matrix_figure(matrix: pd.DataFrame, task_names: list[str], models: 
                      "zmin": 0.0, "zmax": 1.0, "showscale": i == len(models) - 1,
                      "colorbar": {"title": {"text": "accuracy", "side": "right"}, "thickness": 14, "tickformat": ".0%"},
                      "texttemplate": "%{z:.2f}", "textfont": {"size": FONT_SIZE - 2},
-                     "hovertemplate": f"{_label(model)}<br>%{{y}}<br>on %{{x}}: %{{z:.1%}}<extra></extra>"})
+                     "hovertemplate": f"{model_label(model)}<br>%{{y}}<br>on %{{x}}: %{{z:.1%}}<extra></extra>"})
         name = "xaxis" if ref == "x" else f"xaxis{ref[1:]}"
         layout[name].update(type="category", showgrid=False, title={"text": "task evaluated"})
         layout[name].pop("matches", None)
@@ -176,10 +171,10 @@ def accuracy_matrix_figure(matrix: pd.DataFrame, task_names: list[str], models: 
 
 def difference_figure(diffs: pd.DataFrame, task_names: list[str], metric: str = "forgetting",
                       method: str = "naive", reference: str = "transformer") -> go.Figure:
-    """Per task: each model minus the reference model (lab.compare.differences), mean over seeds
+    """Per task: each model minus the reference model (lab.forgetting.differences), mean over seeds
     with ± 1 std whiskers, one bar per model in its colour."""
     what, reading = DIFF_METRICS.get(metric, (metric, ""))
-    layout = base_layout(f"{what.capitalize()}: each architecture minus the {_label(reference)}, per task "
+    layout = base_layout(f"{what.capitalize()}: each architecture minus the {model_label(reference)}, per task "
                          f"({method}; paired by seed)", height=420, top=96)
     _top_legend(layout)
     rows = diffs[(diffs["metric"] == metric) & (diffs["method"] == method)].dropna(subset=["value"]) \
@@ -189,19 +184,22 @@ def difference_figure(diffs: pd.DataFrame, task_names: list[str], metric: str = 
         mine = rows[rows["model"] == model]
         stats = mine.groupby("task")["value"].agg(["mean", "std", "count"]).reset_index().sort_values("task")
         x = [task_names[int(t) - 1] if int(t) - 1 < len(task_names) else f"task {int(t)}" for t in stats["task"]]
-        trace = {"type": "bar", "x": x, "y": stats["mean"].tolist(), "name": f"{_label(model)} − {_label(reference)}",
+        name = f"{model_label(model)} − {model_label(reference)}"
+        trace = {"type": "bar", "x": x, "y": stats["mean"].tolist(), "name": name,
                  "marker": {"color": arch_color(model)},
-                 "hovertemplate": f"{_label(model)} − {_label(reference)}<br>%{{x}}: %{{y:+.3f}}<extra></extra>"}
+                 "hovertemplate": f"{name}<br>%{{x}}: %{{y:+.3f}}<extra></extra>"}
         if int(stats["count"].max()) > 1:
             trace["error_y"] = {"type": "data", "array": stats["std"].fillna(0.0).tolist(), "visible": True,
                                 "color": "#333333", "thickness": 1.5}
         data.append(trace)
     if not data:
-        layout["annotations"].append(note(f"Nothing to compare: add the {_label(reference)} and another architecture"))
+        layout["annotations"].append(note(f"Nothing to compare: add the {model_label(reference)} and another "
+                                          "architecture"))
     layout["barmode"] = "group"
     layout["xaxis"] = axis("task" + (" (the last task cannot be forgotten yet)" if metric == "forgetting" else ""),
                            type="category", categoryorder="array", categoryarray=list(task_names), showgrid=False)
-    layout["yaxis"] = axis(f"model − {_label(reference)}", zeroline=True, zerolinecolor="#333333", zerolinewidth=2)
+    layout["yaxis"] = axis(f"model − {model_label(reference)}", zeroline=True, zerolinecolor="#333333",
+                           zerolinewidth=2)
     if reading:
         layout["annotations"].append({"text": reading, "xref": "paper", "yref": "paper", "x": 1.0, "xanchor": "right",
                                       "y": 1.0, "yanchor": "bottom", "showarrow": False,

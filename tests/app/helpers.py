@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -35,8 +36,14 @@ def trace_lengths(figure: dict) -> list[int]:
     return [len(t.get("x") or t.get("z") or []) for t in figure.get("data", [])]
 
 
+def shown(markdown: str) -> str:
+    """What a reader sees of a Markdown body whose special characters were escaped (notices are
+    shown as text: app.components.sessions.as_text)."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
 def errors(at: AppTest) -> list[str]:
-    return [e.value for e in at.error]
+    return [shown(e.value) for e in at.error]
 
 
 def assert_healthy(at: AppTest) -> None:
@@ -46,5 +53,6 @@ def assert_healthy(at: AppTest) -> None:
     assert not failed, failed
 
 
-def session(at: AppTest):
-    return at.session_state["pg_session"]
+def session(at: AppTest, kind: str = "playground"):
+    """The session object a page keeps in st.session_state (lab.sessions)."""
+    return at.session_state[f"session:{kind}"]

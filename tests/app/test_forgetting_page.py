@@ -3,6 +3,7 @@ matrix `python -m lab forget` gives, the live re-run check of the shipped number
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -10,10 +11,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import app.components.forgetting_state as state
+import app.components.forgetting_shipped as state
 from app.components.registry import PAGES
 from lab import cli
-from lab.compare import Comparison
+from lab.forgetting import Comparison
 from tests.app.helpers import ROOT, TIMEOUT, assert_healthy, charts, errors, open_page
 
 PAGE = ROOT / "app" / "views" / "forgetting.py"
@@ -21,6 +22,16 @@ SUBMIT = "FormSubmitter:fg_setup-Run comparison"
 # the same small comparison, once as CLI options and once as the page's widgets
 CLI_ARGS = ["--models", "transformer,hope", "--tasks", "2", "--steps-per-task", "4", "--seeds", "1", "--preset", "tiny"]
 WIDGETS = {"fg_models": ["transformer", "hope"], "fg_tasks": 2, "fg_steps": 4, "fg_seeds": 1}
+
+
+def plain(text: str) -> str:
+    """A message as the reader sees it: notices are shown as text, with Markdown characters escaped."""
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def session(at: AppTest):
+    """The page's ForgettingSession (lab.sessions.forgetting), as the page keeps it in st.session_state."""
+    return at.session_state["session:forgetting"]
 
 
 def open_forgetting() -> AppTest:
@@ -72,7 +83,7 @@ def test_the_shipped_comparison_is_on_screen_at_once():
     shipped = Comparison.load(state.ASSETS)
     reading = " ".join(m.value for m in at.markdown)
     assert shipped.describe().split("\n\n")[0] in reading           # the plain-language reading is shown
-    assert at.session_state["fg_job"] is None if "fg_job" in at.session_state else True
+    assert not session(at).busy
     assert at.dataframe and len(at.dataframe[0].value) == len(shipped.methods) * len(shipped.models)
     exports = {b.proto.label for b in at.get("download_button")}
     assert {"Accuracy matrix (CSV)", "Records (CSV)", "Forgetting curves (HTML)", "Accuracy matrix (HTML)",
@@ -83,9 +94,9 @@ def test_the_page_and_the_cli_give_the_same_accuracy_matrix(cli_run):
     at = fill(open_forgetting(), WIDGETS)
     at.button(key=SUBMIT).click().run()
     assert_healthy(at)
-    kept = at.session_state["fg_results"]
-    assert len(kept) == 1 and at.session_state["fg_job"] is None
-    page = next(iter(kept.values()))["comparison"]
+    kept = session(at).results
+    assert len(kept) == 1 and not session(at).busy
+    page = next(iter(kept.values())).comparison
     cli_result = Comparison.load(cli_run)
     pd.testing.assert_frame_equal(page.matrix, cli_result.matrix, check_exact=True)
     assert page.summary["results"] == cli_result.summary["results"]
@@ -95,7 +106,7 @@ def test_the_page_and_the_cli_give_the_same_accuracy_matrix(cli_run):
     np.testing.assert_array_equal(np.array(hope["z"], dtype=float).ravel(), R.accuracy.to_numpy())
     # coming back with the same settings reuses the kept result instead of training again
     at.button(key=SUBMIT).click().run()
-    assert len(at.session_state["fg_results"]) == 1 and at.session_state["fg_job"] is None
+    assert len(session(at).results) == 1 and not session(at).busy
     assert any("already run in this session" in i.value for i in at.info)
 
 
@@ -129,9 +140,9 @@ def test_bad_input_gets_a_message_and_nothing_runs(values, message):
     at = fill(open_forgetting(), values)
     at.button(key=SUBMIT).click().run()
     assert_healthy(at)
-    assert any(message in e for e in errors(at)), errors(at)
-    assert at.session_state["fg_job"] is None if "fg_job" in at.session_state else True
-    assert not at.session_state["fg_results"] if "fg_results" in at.session_state else True
+    assert any(message in plain(e) for e in errors(at)), errors(at)
+    assert not session(at).busy
+    assert not session(at).results
 
 
 def test_a_missing_or_broken_shipped_comparison_is_said_not_raised(shipped_at, tmp_path):

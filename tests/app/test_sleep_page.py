@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.app.helpers import assert_healthy, charts, errors, open_page
+from tests.app.helpers import assert_healthy, charts, errors, open_page, session
 
 
 def setup_tiny(at):
@@ -22,8 +22,8 @@ def slept():
     at = setup_tiny(open_page("sleep"))
     at.button(key="sl_train").click().run()
     assert_healthy(at)
-    state = at.session_state["sl_state"]
-    assert state["run"].step_count == 4 and state["sleeps"] == []
+    state = session(at, "sleep")
+    assert state.run.step_count == 4 and state.sleeps == []
     at.button(key="sl_sleep").click().run()
     return at
 
@@ -39,25 +39,25 @@ def test_sleep_now_fills_the_knowledge_maps_before_and_after(slept):
     assert all(f["data"][0]["z"] for f in transition["frames"])
     for key in ("sl_accuracy", "sl_params", "sl_drift"):
         assert figs[key]["data"], key
-    state = slept.session_state["sl_state"]
-    assert len(state["sleeps"]) == 1 and len(state["sleeps"][0]["dreams"]) == 5
+    state = session(slept, "sleep")
+    assert len(state.sleeps) == 1 and len(state.sleeps[0]["dreams"]) == 5
     assert any("After this sleep" in m.value for m in slept.markdown)
     assert slept.get("code") and slept.get("code")[0].value.strip()
 
 
 def test_a_bad_sleep_config_is_an_error_message_and_the_state_is_kept(slept, monkeypatch):
-    import lab.engine
+    import lab.sessions.sleep
 
-    def refuse(self, config=None, **kwargs):
+    def refuse(run, config=None, **kwargs):
         from lab.sleep import SleepError
         raise SleepError("this model cannot sleep")
 
-    monkeypatch.setattr(lab.engine.Run, "sleep", refuse)
+    monkeypatch.setattr(lab.sessions.sleep, "sleep_and_map", refuse)
     slept.button(key="sl_sleep").click().run()
     assert not slept.exception
     assert any("cannot sleep" in e for e in errors(slept))
-    state = slept.session_state["sl_state"]
-    assert state["run"].step_count == 4 and len(state["sleeps"]) == 1
+    state = session(slept, "sleep")
+    assert state.run.step_count == 4 and len(state.sleeps) == 1
 
 
 def test_sleep_after_each_task_sleeps_at_the_boundary():
@@ -65,7 +65,7 @@ def test_sleep_after_each_task_sleeps_at_the_boundary():
     at.checkbox(key="sl_auto").check().run()
     at.button(key="sl_train").click().run()
     assert_healthy(at)
-    state = at.session_state["sl_state"]
-    assert state["run"].step_count == 4
-    assert [s["step"] for s in state["sleeps"]] == [4] and state["sleeps"][0]["task"] == "lang1"
+    state = session(at, "sleep")
+    assert state.run.step_count == 4
+    assert [s["step"] for s in state.sleeps] == [4] and state.sleeps[0]["task"] == "lang1"
     assert len(charts(at)["sl_knowledge"]["data"]) == 2

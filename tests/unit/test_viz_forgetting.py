@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from lab.compare import differences
+from lab.forgetting import differences
 from lab.viz.forgetting import (accuracy_matrix_figure, difference_figure, forgetting_curves_figure, mean_matrix,
                                 to_html)
 from lab.viz.palette import ARCH_COLORS, TASK_COLORS

@@ -1,4 +1,4 @@
-"""The forgetting comparison (lab.compare): the identical stream, methods, the joint reference,
+"""The forgetting comparison (lab.forgetting): the identical stream, methods, the joint reference,
 the summary against lab.metrics, the plain-language reading, save/load and the live check."""
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ import pytest
 import torch
 
 from lab import metrics
-from lab.compare import (Comparison, ComparisonError, ComparisonJob, ForgetSettings, build_summary, compare,
-                         config_changes, drift_from_defaults,
-                         describe_comparison, differences, joint_config, matrix_agreement, per_task,
-                         run_settings, seeded, summary_table)
+from lab.forgetting import (Comparison, ComparisonError, ComparisonJob, ForgetSettings, build_summary, compare, rerun_job,
+                            config_changes, describe_comparison, differences, drift_from_defaults, joint_config,
+                            matrix_agreement, per_task, run_settings, seeded, summary_table)
 from lab.config import ConfigError
 from lab.engine import Run
 
@@ -52,7 +51,7 @@ def test_settings_build_the_stream_and_runs_they_say():
                                   "steps_per_task": "7", "seeds": "2", "replay": "5"})
     base = s.base_config()
     assert (base.stream.overlap, base.stream.steps_per_task, base.stream.n_tasks) == (0.0, 7, 3)
-    job = s.job()
+    job = ComparisonJob.from_settings(s)
     sequential = [u for u in job.units if u.k is None]
     assert [(u.model, u.method, u.seed) for u in sequential[:4]] == [
         ("titans", "naive", 0), ("hope", "naive", 0), ("titans", "replay", 0), ("hope", "replay", 0)]
@@ -118,7 +117,7 @@ def test_joint_reference_is_a_fresh_model_on_the_mixture():
 
 @pytest.mark.parametrize("model", ["transformer", "hope"])
 def test_joint_run_on_task_one_equals_the_sequential_first_phase(model):
-    """Why compare.py may reuse R[1][1] as the joint reference for k = 1."""
+    """Why lab.forgetting.job may reuse R[1][1] as the joint reference for k = 1."""
     base = ForgetSettings(**TINY).base_config().replace(eval_size=8)
     sequential = Run(seeded(base.replace(model=model), 2))
     sequential.step(4)                                               # the end of task 1
@@ -144,7 +143,7 @@ def test_joint_reference_rejects_a_custom_order_and_jobs_check_inputs():
 
 def test_job_progress_and_the_chunked_path_give_the_same_matrix():
     settings = ForgetSettings(models=("transformer",), **TINY)
-    job = settings.job()
+    job = ComparisonJob.from_settings(settings)
     with pytest.raises(RuntimeError, match="not finished"):
         job.result()
     fractions = []
@@ -203,12 +202,12 @@ def test_matrix_agreement_finds_the_largest_difference(tiny):
 def test_rerun_job_reproduces_a_saved_comparison(tiny, tmp_path):
     tiny.save(tmp_path / "c")
     shipped = Comparison.load(tmp_path / "c")
-    job = shipped.rerun_job(seeds=[0], methods=["naive"], joint=False)
+    job = rerun_job(shipped, seeds=[0], methods=["naive"], joint=False)
     assert [u.method for u in job.units] == ["naive", "naive"]
     live = job.run_to_end()
     assert matrix_agreement(shipped.matrix, live.matrix)["identical"]
     with pytest.raises(ValueError, match="not part"):
-        shipped.rerun_job(seeds=[7])
+        rerun_job(shipped, seeds=[7])
 
 
 # --- reading the numbers ----------------------------------------------------------------------

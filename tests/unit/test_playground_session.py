@@ -1,10 +1,11 @@
-"""The Playground's per-session state without Streamlit: stepping, history, replay, probes."""
+"""The Playground's session without Streamlit: stepping, history, replay, probes, URL set-up,
+refused settings, snapshots (lab.sessions.playground)."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from app.components.lab_session import LabSession, ModelHistory
+from lab.sessions.playground import ModelHistory, PlaygroundSession
 from lab.engine import Run, RunConfig
 from lab.tasks.stream import StreamConfig
 
@@ -14,22 +15,26 @@ TINY = RunConfig(model="transformer", preset="tiny", eval_every=5,
 
 @pytest.fixture(scope="module")
 def trained():
-    session = LabSession(TINY)
+    session = PlaygroundSession(TINY)
     session.step(20)
     return session
 
 
 def test_advance_takes_at_least_one_step_and_stops_at_the_end():
-    session = LabSession(TINY)
+    session = PlaygroundSession(TINY)
+    assert session.advance(0.0) == 0 and not session.busy          # nothing queued: nothing done
+    session.play()
     assert session.advance(0.0) == 1
     while session.can_train:
         session.advance(0.05)
     assert session.run.done and session.run.step_count == 30 and not session.can_train
+    assert not session.playing and not session.busy                 # the end of the stream stops the play
 
 
 def test_live_budget_gives_what_the_period_leaves_after_drawing():
-    session = LabSession(TINY)
+    session = PlaygroundSession(TINY)
     assert 0.06 <= session.live_budget(0.24) <= 0.2
+    session.play()
     session.advance(0.0)
     session._trained_until -= 0.1                     # as if drawing took 0.1 s since training ended
     assert session.live_budget(0.24) == pytest.approx(0.14, abs=0.02)
@@ -74,7 +79,7 @@ def test_shown_step_follows_the_latest_unless_scrubbed(trained):
 
 
 def test_replay_walks_from_the_start_to_the_latest_step():
-    session = LabSession(TINY)
+    session = PlaygroundSession(TINY)
     session.step(12)
     session.start_replay()
     assert session.replaying and session.shown_step == 0
@@ -97,3 +102,41 @@ def test_probes_use_the_recorded_model_and_are_cached(trained):
 def test_records_csv_has_the_tidy_columns(trained):
     header = trained.records_csv().splitlines()[0]
     assert header == "step,tokens,phase,model,task,level,metric,value"
+
+
+def test_a_url_with_bad_values_gives_one_notice_each_and_the_defaults():
+    session = PlaygroundSession.from_params({"model": "gpt", "lr": "banana", "steps": "12", "preset": "tiny"})
+    texts = [text for kind, text in session.notices.pop() if kind == "error"]
+    assert len(texts) == 2 and any("model=gpt" in t for t in texts) and any("lr=banana" in t for t in texts)
+    assert session.config.model == RunConfig().model and session.config.stream.steps_per_task == 12
+    assert session.notices.pop() == []                               # each notice is shown once
+
+
+def test_a_url_value_that_validates_but_cannot_run_falls_back_to_its_default():
+    session = PlaygroundSession.from_params({"preset": "tiny", "steps": "2", "tasks": "2", "chunks": "1,100000"})
+    (kind, text), = session.notices.pop()
+    assert kind == "error" and "chunks" in text and "cms_chunk_tokens" in text
+    assert session.config.cms_chunk_tokens == () and session.run.stream.total_steps == 4
+
+
+def test_a_setting_that_cannot_run_is_refused_and_the_run_is_kept():
+    session = PlaygroundSession(TINY)
+    session.step(3)
+    run = session.run
+    assert not session.configure(TINY.replace(cms_chunk_tokens=(10**6,)))
+    (kind, text), = session.notices.pop()
+    assert kind == "error" and "previous run is kept" in text and "cms_chunk_tokens" in text
+    assert session.run is run and run.step_count == 3
+    assert session.configure(TINY.replace(seed=4)) and session.run is not run and session.config.seed == 4
+
+
+def test_snapshot_and_restore_come_back_to_the_same_records():
+    session = PlaygroundSession(TINY)
+    session.step(7)
+    snap = session.snapshot()
+    session.step(8)
+    expected = session.records().copy()
+    session.restore(snap)
+    assert session.run.step_count == 7 and list(session.history.states) == [0, 5]
+    session.step(8)
+    assert session.records().equals(expected)
