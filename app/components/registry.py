@@ -23,6 +23,11 @@ class PageSpec:
     def path(self) -> Path:
         return PAGES_DIR / self.file
 
+    @property
+    def route(self) -> str:
+        """Where the page is served: the default page (the first) at the root, others at /url_path."""
+        return "" if self == PAGES[0] else self.url_path
+
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("home.py", "Home", ":material/home:", "home"),

@@ -6,7 +6,9 @@
     sweep(["delta", "hebbian"], stream, params, "n_pairs", [8, 16, 32, 64])   # capacity
 
 Everything comes out as a tidy DataFrame (one row per memory and measurement). The memories
-are the lab's own (`lab.memory`), driven through their common interface (write, then read).
+are the lab's own (`lab.memory`), driven through their common interface (write, then read); which
+ones can run, their labels, knobs and how each is built come from the registry
+(`lab.memory.registry.runnable()`), where each memory is registered beside its class.
 
 Choices made here (the papers fix none of them):
 * Keys are unit vectors. With correlation ρ, k_i = normalise(√ρ c + √(1−ρ) z_i) for one shared
@@ -23,42 +25,19 @@ Choices made here (the papers fix none of them):
   would score a key against itself √d_key) over the last `window` pairs (0 = all).
 * A recall error above 1e6 (a million times the value's own size) or not finite counts as
   diverged and is reported as NaN with a `diverged` flag, not drawn as a number.
-* A one-layer Titans memory starts empty (zero matrix), like the matrix memories; the
-  two-layer one starts from the initial weights the lab's NeuralMemory draws (seeded by the
-  stream's seed), since an all-zero MLP has no gradient.
+* How each memory is built from these knobs (e.g. that a one-layer Titans memory starts empty
+  and a two-layer one from seeded initial weights) is written beside it, in its entry's `build`.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable
 
 import pandas as pd
 import torch
 
-from lab.config import Config, bounded
-from lab.memory import DeltaRuleMemory, HebbianMemory, NeuralMemory, SoftmaxAttentionMemory
-
+from lab.memory.registry import KVStream, MemoryParams, entries, runnable
 
 DIVERGED_ERROR = 1e6        # a relative recall error above this (or not finite) counts as diverged
-
-
-@dataclass(frozen=True)
-class KVStream(Config):
-    n_pairs: int = bounded(64, 1, 1024, "key/value pairs written (N)")
-    d_key: int = bounded(32, 2, 256, "key dimension")
-    d_value: int = bounded(32, 1, 256, "value dimension")
-    correlation: float = bounded(0.0, 0.0, 0.99, "cosine between two keys (ρ)")
-    seed: int = bounded(0, 0, 2**31 - 1, "seed of the keys and values")
-
-
-@dataclass(frozen=True)
-class MemoryParams(Config):
-    decay: float = bounded(1.0, 0.5, 1.0, "retention per write (Hebbian α; Titans forgets 1 − this)")
-    momentum: float = bounded(0.0, 0.0, 0.99, "Titans momentum of surprise η (0 = off)")
-    write_strength: float = bounded(1.0, 0.01, 1.99, "DeltaNet β (Titans θ = β/2)")
-    sharpness: float | None = bounded(None, 0.1, 1000.0, "softmax inverse temperature on unit keys (empty = √d)")
-    window: int = bounded(0, 0, 100_000, "softmax sliding window in pairs (0 = the whole context)")
 
 
 def make_stream(stream: KVStream) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,45 +54,16 @@ def make_stream(stream: KVStream) -> tuple[torch.Tensor, torch.Tensor]:
     return keys[None, None], values[None, None]
 
 
-def _titans(depth: int) -> Callable:
-    def build(stream: KVStream, p: MemoryParams):
-        with torch.random.fork_rng(devices=[]):               # seeded, and the global RNG untouched
-            torch.manual_seed(stream.seed)
-            mem = NeuralMemory(stream.d_key, stream.d_value, heads=1, depth=depth, mode="token",
-                               momentum=p.momentum > 0, theta=p.write_strength / 2, eta=p.momentum,
-                               alpha=1.0 - p.decay)
-        if depth == 1:
-            with torch.no_grad():
-                mem.init_weights[0].zero_()
-        return mem
-    return build
-
-
-@dataclass(frozen=True)
-class Runnable:
-    label: str
-    build: Callable[[KVStream, MemoryParams], object]
-    knobs: tuple[str, ...]          # the MemoryParams fields it responds to
-
-
-RUNNABLE: dict[str, Runnable] = {
-    "softmax": Runnable("softmax attention",
-                        lambda s, p: SoftmaxAttentionMemory(window=p.window or None,
-                                                            scale=p.sharpness or math.sqrt(s.d_key)),
-                        ("sharpness", "window")),
-    "hebbian": Runnable("linear attention (Hebbian)", lambda s, p: HebbianMemory(decay=p.decay), ("decay",)),
-    "delta": Runnable("DeltaNet (delta rule)", lambda s, p: DeltaRuleMemory(beta=p.write_strength),
-                      ("write_strength",)),
-    "titans": Runnable("Titans memory, 1 layer", _titans(1), ("decay", "momentum", "write_strength")),
-    "titans_mlp": Runnable("Titans memory, 2-layer MLP", _titans(2), ("decay", "momentum", "write_strength")),
-}
-
-
 def check_names(names) -> list[str]:
-    names = list(names)
-    unknown = [n for n in names if n not in RUNNABLE]
-    if unknown:
-        raise ValueError(f"unknown memory {unknown[0]!r}; runnable memories are {', '.join(RUNNABLE)}")
+    """The names as a list, each one a memory the explorer can run; else a ValueError that says why."""
+    names, choices = list(names), runnable()
+    for name in names:
+        if name in choices:
+            continue
+        reason = next((e.not_runnable for e in entries() if e.key == name), None)
+        if reason:
+            raise ValueError(f"memory {name!r} cannot run on key/value pairs: {reason}")
+        raise ValueError(f"unknown memory {name!r}; runnable memories are {', '.join(choices)}")
     if not names:
         raise ValueError("pick at least one memory")
     return names
@@ -123,7 +73,7 @@ def check_names(names) -> list[str]:
 def recall_errors(name: str, stream: KVStream, params: MemoryParams) -> torch.Tensor:
     """Write the whole stream into a fresh memory, read every key back: relative error (N,)."""
     keys, values = make_stream(stream)
-    mem = RUNNABLE[name].build(stream, params)
+    mem = runnable()[name].build(stream, params)
     mem.reset(1, 1, stream.d_key, stream.d_value)
     mem.write(keys, values)
     out = mem.read(keys)                                                   # (1, 1, N, d_value)
@@ -136,11 +86,11 @@ def recall(names, stream: KVStream, params: MemoryParams) -> pd.DataFrame:
     """Columns memory, label, pair, age, error, diverged: the forgetting curve of one memory.
     A memory whose writes blew up (e.g. Titans with θ/(1−η) too large) has error NaN and
     diverged True: the page says so instead of drawing a number."""
-    rows = []
+    rows, choices = [], runnable()
     for name in check_names(names):
         err = recall_errors(name, stream, params).tolist()
         n = len(err)
-        rows += [{"memory": name, "label": RUNNABLE[name].label, "pair": i, "age": n - 1 - i, "error": e,
+        rows += [{"memory": name, "label": choices[name].label, "pair": i, "age": n - 1 - i, "error": e,
                   "diverged": math.isnan(e)} for i, e in enumerate(err)]
     return pd.DataFrame(rows, columns=["memory", "label", "pair", "age", "error", "diverged"])
 
@@ -161,9 +111,9 @@ def sweep(names, stream: KVStream, params: MemoryParams, field: str, values, see
         raise ValueError(f"cannot sweep {field!r}; sweepable fields are {', '.join(SWEEPABLE)}")
     if not 1 <= seeds <= 20:
         raise ValueError(f"seeds = {seeds!r} is not allowed: must be between 1 and 20")
-    rows = []
+    rows, choices = [], runnable()
     for name in check_names(names):
-        if SWEEPABLE[field] == "params" and field not in RUNNABLE[name].knobs:
+        if SWEEPABLE[field] == "params" and field not in choices[name].knobs:
             continue
         for value in values:
             for seed in range(seeds):
@@ -174,7 +124,7 @@ def sweep(names, stream: KVStream, params: MemoryParams, field: str, values, see
                 else:
                     p = params.replace(**{field: value})
                 error = float(recall_errors(name, s, p).mean())
-                rows.append({"memory": name, "label": RUNNABLE[name].label, "field": field, "value": value,
+                rows.append({"memory": name, "label": choices[name].label, "field": field, "value": value,
                              "seed": s.seed, "error": error, "diverged": math.isnan(error)})
     return pd.DataFrame(rows, columns=["memory", "label", "field", "value", "seed", "error", "diverged"])
 

@@ -5,6 +5,8 @@ import torch
 
 from lab.config import ConfigError
 from lab.memory.base import MatrixMemory, token_gate
+from lab.memory.registry import CatalogRow, MemoryEntry, register
+from lab.viz.palette import TASK_COLORS
 
 
 class DeltaRuleMemory(MatrixMemory):
@@ -78,3 +80,13 @@ class DeltaRuleMemory(MatrixMemory):
             outs.append(torch.einsum("bhvk,bhk->bhv", M, q[:, :, t]))   # (B, H, d_value)
         self.M = M
         return torch.stack(outs, dim=2)                                  # (B, H, T, d_value)
+
+
+register(MemoryEntry(
+    key="delta", label="DeltaNet (delta rule)", color=TASK_COLORS[2], order=30, cls=DeltaRuleMemory,
+    knobs=("write_strength",), build=lambda stream, params: DeltaRuleMemory(beta=params.write_strength),
+    row=CatalogRow(
+        component="DeltaNet", keys_values=r"k_t \to v_t", memory="matrix M",
+        objective=r"\tfrac12\lVert M k_t - v_t\rVert^2", solved_by="one GD step, rate β",
+        update=r"M_t = M_{t-1}(I - \beta k_t k_t^\top) + \beta v_t k_t^\top", frequency="every token",
+        note="the delta rule")))

@@ -6,6 +6,8 @@ import torch.nn.functional as F
 
 from lab.config import ConfigError
 from lab.memory.base import MatrixMemory, token_gate
+from lab.memory.registry import CatalogRow, MemoryEntry, register
+from lab.viz.palette import TASK_COLORS
 
 FEATURE_MAPS = {
     "identity": lambda x: x,
@@ -90,3 +92,13 @@ class HebbianMemory(MatrixMemory):
         last = (L[..., -1:] - L).exp()                                   # (B, H, T): Π_{j>i} α_j
         self.M = torch.einsum("bhi,bhiv,bhik->bhvk", last, v, fk)        # (B, H, dv, dk)
         return weights @ v                                               # (B, H, T, d_value)
+
+
+register(MemoryEntry(
+    key="hebbian", label="linear attention (Hebbian)", color=TASK_COLORS[1], order=20, cls=HebbianMemory,
+    knobs=("decay",), build=lambda stream, params: HebbianMemory(decay=params.decay),
+    row=CatalogRow(
+        component="linear attention", keys_values=r"\phi(k_t) \to v_t", memory="matrix M",
+        objective=r"-\langle M\phi(k_t), v_t\rangle", solved_by="one GD step (rate 1) with decay α",
+        update=r"M_t = \alpha M_{t-1} + v_t\,\phi(k_t)^\top,\quad y = M q", frequency="every token",
+        note="Hebbian; α < 1 is weight decay (1−α)/2‖M‖² on the fast weights")))

@@ -27,6 +27,8 @@ from torch import nn
 from lab.hooks import HookPoint
 from lab.memory.base import AssociativeMemory
 from lab.memory.fast_weights import FastWeights, mlp_apply, scan_chunks, scan_tokens, token_grads
+from lab.memory.registry import CatalogRow, MemoryEntry, register
+from lab.viz.palette import ARCH_COLORS, TASK_COLORS
 
 
 def _check_gate(name: str, value: float, lo: float, hi: float) -> None:
@@ -149,3 +151,36 @@ class NeuralMemory(AssociativeMemory):
         diff = (y_tok - y_chunk).abs().max().item()
         return {"chunk_size": chunk_size or saved, "max_abs_diff": diff,
                 "relative": diff / max(y_tok.abs().max().item(), 1e-12)}
+
+
+def _explorer_memory(depth: int):
+    """How the explorer builds a Titans memory of `depth` layers on a key/value stream: token by
+    token, θ = β/2 (Titans' loss has no ½, so one layer without momentum or decay is exactly
+    DeltaNet), η = the momentum knob (0 = off), α = 1 − decay. One layer starts empty (a zero
+    matrix, like the matrix memories); two layers start from the initial weights NeuralMemory
+    draws, seeded by the stream's seed (an all-zero MLP has no gradient)."""
+    def build(stream, params) -> NeuralMemory:
+        with torch.random.fork_rng(devices=[]):               # seeded, and the global RNG untouched
+            torch.manual_seed(stream.seed)
+            memory = NeuralMemory(stream.d_key, stream.d_value, heads=1, depth=depth, mode="token",
+                                  momentum=params.momentum > 0, theta=params.write_strength / 2,
+                                  eta=params.momentum, alpha=1.0 - params.decay)
+        if depth == 1:
+            with torch.no_grad():
+                memory.init_weights[0].zero_()
+        return memory
+    return build
+
+
+TITANS_KNOBS = ("decay", "momentum", "write_strength")
+register(MemoryEntry(
+    key="titans", label="Titans memory, 1 layer", color=ARCH_COLORS["titans"], order=40, cls=NeuralMemory,
+    knobs=TITANS_KNOBS, build=_explorer_memory(1),
+    row=CatalogRow(
+        component="Titans neural memory", keys_values=r"k_t \to v_t", memory="MLP, L_M ≥ 1 layers",
+        objective=r"\lVert M(k_t) - v_t\rVert^2", solved_by="GD with momentum and weight decay",
+        update=r"S_t = \eta S_{t-1} - \theta \nabla\ell(M_{t-1}; k_t, v_t),\quad M_t = (1-\alpha) M_{t-1} + S_t",
+        frequency="every token (or every chunk of b tokens, gradients at the chunk start)")))
+register(MemoryEntry(
+    key="titans_mlp", label="Titans memory, 2-layer MLP", color=TASK_COLORS[4], order=41, cls=NeuralMemory,
+    knobs=TITANS_KNOBS, build=_explorer_memory(2), described_by="titans"))

@@ -36,6 +36,8 @@ from torch import nn
 from lab.hooks import HookPoint
 from lab.memory.base import AssociativeMemory
 from lab.memory.fast_weights import FastWeights, mlp_apply, scan_chunks
+from lab.memory.registry import MemoryEntry, register
+from lab.viz.palette import ARCH_COLORS
 
 MEMORIES = ("key", "value", "eta", "alpha", "memory")
 
@@ -153,3 +155,10 @@ class SelfModifyingMemory(AssociativeMemory):
         self._state = state.detach()          # keep the final state, not the autograd graph
         self._record(extras)
         return self.hook_out(y)
+
+
+register(MemoryEntry(
+    key="self_modifying", label="self-modifying Titans (HOPE)", color=ARCH_COLORS["hope"], order=45,
+    cls=SelfModifyingMemory, described_by="REFERENCE.md §4 (HOPE's sequence mixer), not a row of the §1 table",
+    not_runnable="it generates its own keys and values from each token (REFERENCE.md §4), so it cannot be "
+                 "handed key/value pairs; it runs inside HOPE (lab.models.hope)"))

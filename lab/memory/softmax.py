@@ -7,6 +7,8 @@ import torch
 
 from lab.config import ConfigError
 from lab.memory.base import AssociativeMemory
+from lab.memory.registry import CatalogRow, MemoryEntry, register
+from lab.viz.palette import ARCH_COLORS
 
 
 class SoftmaxAttentionMemory(AssociativeMemory):
@@ -142,3 +144,22 @@ def _check_matches(arg: str, x: torch.Tensor, ref: torch.Tensor) -> None:
     if x.dim() != 4 or x.shape[:2] != ref.shape[:2] or x.shape[-1] != ref.shape[-1]:
         raise ValueError(f"{arg} must have shape ({ref.shape[0]}, {ref.shape[1]}, *, "
                          f"{ref.shape[-1]}) to match the memory, got {tuple(x.shape)}")
+
+
+def _explorer_memory(stream, params) -> SoftmaxAttentionMemory:
+    """The explorer's softmax attention: unit keys read with inverse temperature `sharpness`
+    (default √d_key, what standard attention gives keys of norm √d_key) over the last `window`
+    pairs (0 = all)."""
+    return SoftmaxAttentionMemory(window=params.window or None, scale=params.sharpness or math.sqrt(stream.d_key))
+
+
+register(MemoryEntry(
+    key="softmax", label="softmax attention", color=ARCH_COLORS["transformer"], order=10,
+    cls=SoftmaxAttentionMemory, knobs=("sharpness", "window"), build=_explorer_memory,
+    row=CatalogRow(
+        component="softmax attention", keys_values=r"k_i \to v_i \text{ over the context}",
+        memory="none (non-parametric)",
+        objective=r"\sum_i s(k_i,q)\,\lVert v_i - m\rVert^2,\; s = e^{q\cdot k_i/\sqrt d}",
+        solved_by="closed form (Nadaraya–Watson)",
+        update=r"y = \sum_i \mathrm{softmax}(q\cdot k/\sqrt d)_i\, v_i",
+        frequency="every token (the context grows); a sliding window keeps the last c pairs")))

@@ -1,6 +1,6 @@
 """Figures of the associative-memory view: DataFrames of `lab.assoc` in, plotly Figures out.
 
-Colours: one per memory, from `lab.viz.palette.MEMORY_COLORS` (the same on every page).
+Colours: one per memory, from its registry entry (`lab.memory.registry`, the same on every page).
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
-from lab.viz import palette
+from lab.memory import registry
 from lab.viz.style import CURSOR, TEXT, axis, base_layout, figure, note
 
 FIELD_TITLES = {"n_pairs": "pairs written N", "correlation": "key correlation ρ (cosine between keys)",
@@ -19,7 +19,8 @@ FIELD_TITLES = {"n_pairs": "pairs written N", "correlation": "key correlation ρ
 
 
 def memory_color(name: str) -> str:
-    return palette.MEMORY_COLORS.get(name, "#555555")
+    """The memory's registered colour; grey for a name the registry does not know."""
+    return next((e.color for e in registry.entries() if e.key == name), "#555555")
 
 
 def _label(frame: pd.DataFrame, name: str) -> str:

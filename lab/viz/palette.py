@@ -12,10 +12,9 @@ MODEL_LABELS = {"transformer": "Transformer", "titans": "Titans", "hope": "HOPE"
 LEVEL_COLORS = ["#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#000000", "#999999"]
 TASK_COLORS = ["#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377", "#BBBBBB", "#332288"]
 SLEEP_COLOR = "#6A5ACD"
-# Associative memories and optimizers on the associative-memory page (Tol "bright"; no yellow for
-# optimizers, too close to level 0's orange). Softmax attention and Titans keep their architecture colours.
-MEMORY_COLORS = {"softmax": ARCH_COLORS["transformer"], "hebbian": "#EE6677", "delta": "#228833",
-                 "titans": ARCH_COLORS["titans"], "titans_mlp": "#66CCEE"}
+# Optimizers on the associative-memory page (Tol "bright"; no yellow, too close to level 0's orange).
+# Each associative memory's colour is in its registry entry, beside its class (lab.memory.registry),
+# picked from the sets here: softmax attention and Titans keep their architecture colours.
 OPTIMIZER_COLORS = {"adam": "#4477AA", "muon": "#EE6677", "m3": "#228833", "momentum": "#66CCEE",
                     "adamw": "#4477AA", "sgd": "#BBBBBB"}
 

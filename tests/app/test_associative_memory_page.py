@@ -1,5 +1,6 @@
 """The "Associative memory" page in Streamlit's AppTest: it renders every figure without a
-traceback, its widgets rerun the figures, and bad combinations get a message, not an exception."""
+traceback, its widgets drive the user's explorer session (lab.sessions.memory_explorer) and rerun
+the figures, and bad combinations get a message, not an exception."""
 from __future__ import annotations
 
 import re
@@ -8,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
+
+from app.components.sessions import session_key
 
 torch.set_num_threads(1)
 PAGE = Path(__file__).resolve().parents[2] / "app" / "views" / "associative_memory.py"
@@ -53,6 +56,9 @@ def test_sliders_rerun_the_memories_and_optimizers(page):
     caption = next(c.value for c in page.caption if c.value.startswith("Measured mean cosine"))
     cosine = float(re.search(r"keys: (-?[0-9.]+)\.", caption).group(1))
     assert 0.45 < cosine < 0.75                                   # the keys follow the ρ slider
+    settings = page.session_state[session_key("memory")].settings
+    assert (settings.stream.correlation, settings.stream.n_pairs) == (0.6, 16)
+    assert settings.m3.beta2 == 0.99 and settings.surface.surface == "rosenbrock"
 
 
 def test_empty_choices_and_bad_combinations_get_messages(page):

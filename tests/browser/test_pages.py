@@ -37,7 +37,7 @@ def assert_clean(tab) -> None:
 
 @pytest.mark.parametrize("spec", PAGES, ids=[p.url_path for p in PAGES])
 def test_page_renders_cleanly(app_url, page, spec):
-    open_page(page, f"{app_url}/{spec.url_path}?{FAST}")
+    open_page(page, f"{app_url}/{spec.route}?{FAST}")
     assert page.page.get_by_text("What you are looking at").count() >= 1
     page.page.screenshot(path=str(SCREENSHOTS / f"{spec.url_path}.png"), full_page=True)
     assert_clean(page)
@@ -45,7 +45,7 @@ def test_page_renders_cleanly(app_url, page, spec):
 
 @pytest.mark.parametrize("spec", LIVE, ids=[p.url_path for p in LIVE])
 def test_play_changes_the_charts(app_url, page, spec):
-    open_page(page, f"{app_url}/{spec.url_path}?{LONG}")
+    open_page(page, f"{app_url}/{spec.route}?{LONG}")
     page.page.locator(".js-plotly-plot").first.wait_for(timeout=LOAD_TIMEOUT_MS)
     before = page.page.evaluate(CHARTS_SIGNATURE)
     page.page.get_by_role("button", name="Play", exact=True).click()
