@@ -89,6 +89,10 @@ def _parser() -> argparse.ArgumentParser:
     sleep.add_argument("--out", required=True)
     common(sleep)
 
+    fingerprint = sub.add_parser("fingerprint", help="hashes of the records of fixed short runs (a change that "
+                                                     "must not change any number keeps them)")
+    fingerprint.add_argument("--out", default=None, help="also write every frame as CSV and the hashes as JSON here")
+
     bench = sub.add_parser("bench", help="speed figures as JSON")
     bench.add_argument("--out", default=None, help="write the JSON here as well as to stdout")
     bench.add_argument("--repeats", type=int, default=20)
@@ -284,7 +288,15 @@ def cmd_bench(args) -> int:
     return 0
 
 
-COMMANDS = {"info": cmd_info, "train": cmd_train, "forget": cmd_forget, "sleep": cmd_sleep, "bench": cmd_bench}
+def cmd_fingerprint(args) -> int:
+    from lab.fingerprint import fingerprint
+
+    print(json.dumps(fingerprint(args.out, progress=_progress), indent=2))
+    return 0
+
+
+COMMANDS = {"info": cmd_info, "train": cmd_train, "forget": cmd_forget, "sleep": cmd_sleep, "bench": cmd_bench,
+            "fingerprint": cmd_fingerprint}
 
 
 def main(argv: list[str] | None = None) -> int:

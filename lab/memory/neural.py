@@ -81,6 +81,11 @@ class NeuralMemory(AssociativeMemory):
                              f"d_value={self.d_value}; got heads={heads}, d_key={d_key}, d_value={d_value}")
         self._state = self.initial_state(batch)
 
+    def keep_state(self, state: FastWeights) -> None:
+        """Hold `state` (detached) as the memory's current state, e.g. after a model ran `scan`
+        itself segment by segment; `state()` then shows it."""
+        self._state = state.detach()
+
     def state(self) -> dict[str, torch.Tensor]:
         if self._state is None:
             raise RuntimeError("the memory is empty: call reset(batch) first")
@@ -132,7 +137,7 @@ class NeuralMemory(AssociativeMemory):
         """Causal pass over a fresh memory: y_t = M_t(q_t). Shapes (B, H, T, d)."""
         self._check(q, self.d_key, "q")
         y, state, surprise, loss = self.scan(self.initial_state(k.shape[0]), q, k, v, theta, eta, alpha)
-        self._state = state.detach()          # keep the final state, not the autograd graph
+        self.keep_state(state)                # keep the final state, not the autograd graph
         self.hook_surprise(surprise)
         self.hook_loss(loss)
         return self.hook_out(y)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-import sys
+import inspect
 from dataclasses import dataclass, fields
 from typing import Callable
 
@@ -128,7 +128,8 @@ def register(entry: MemoryEntry) -> MemoryEntry:
     problems = entry.problems()
     if problems:
         raise ValueError(f"memory entry {entry.key!r}: " + "; ".join(problems))
-    origin = sys._getframe(1).f_globals.get("__name__", "?")
+    caller = inspect.currentframe().f_back
+    origin = caller.f_globals.get("__name__", "?") if caller is not None else "?"
     if entry.key in _ENTRIES and _ORIGINS[entry.key] != origin:
         raise RuntimeError(f"two memory entries named {entry.key!r}: {_ORIGINS[entry.key]} and {origin}")
     _ENTRIES[entry.key], _ORIGINS[entry.key] = entry, origin

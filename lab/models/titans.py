@@ -212,7 +212,7 @@ class TitansBlock(nn.Module):
             zs.append(z)
             surprises.append(surprise)
             losses.append(loss)
-        self.memory._state = state                                  # as NeuralMemory.forward does: for memory.state()
+        self.memory.keep_state(state)                               # as NeuralMemory.forward does: for memory.state()
         self.memory.hook_surprise(torch.cat(surprises, 2))
         self.memory.hook_loss(torch.cat(losses, 2))
         y = self.hook_attn(torch.cat(ys, 1))                        # (B, T, D)

@@ -137,6 +137,16 @@ def test_pages_only_arrange():
         assert not any("import torch" in ast.unparse(n) for n in ast.walk(tree) if isinstance(n, ast.Import)), page.file
 
 
+def test_nothing_reads_a_private_attribute_of_another_object():
+    offenders = []
+    for path in [*LAB.rglob("*.py"), *APP.rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                    and ast.unparse(node.value) not in ("self", "cls")):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {ast.unparse(node)}")
+    assert not offenders, offenders
+
+
 def test_every_panel_draws_a_registered_session_and_says_what_it_is():
     from app.panels import PANELS
     from lab.sessions import SESSIONS
