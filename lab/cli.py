@@ -89,6 +89,17 @@ def _parser() -> argparse.ArgumentParser:
     sleep.add_argument("--out", required=True)
     common(sleep)
 
+    deploy = sub.add_parser("deploy", help="pretraining, then deployment on new languages with revisits: frozen, "
+                                           "fine-tuned, replay, CMS learning online (with and without sleep)")
+    deploy.add_argument("--models", default=None, metavar="VARIANTS",
+                        help="comma-separated variants (default: all), e.g. hope/frozen,hope/cms_online,"
+                             "hope1/cms_online,transformer/finetune")
+    deploy.add_argument("--seeds", type=int, default=5, help="number of seeds (0..N-1)")
+    deploy.add_argument("--preset", default="small", choices=list(PRESETS))
+    deploy.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="a DeploySettings field, e.g. --set deploy_steps=150 --set online_lr=0.02 (repeatable)")
+    deploy.add_argument("--out", required=True)
+
     fingerprint = sub.add_parser("fingerprint", help="hashes of the records of fixed short runs (a change that "
                                                      "must not change any number keeps them)")
     fingerprint.add_argument("--out", default=None, help="also write every frame as CSV and the hashes as JSON here")
@@ -288,6 +299,47 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_deploy(args) -> int:
+    from lab.deploy import DeployError, DeployJob, DeploySettings
+
+    fields = {"seeds": args.seeds, "preset": args.preset}
+    if args.models:
+        fields["variants"] = args.models
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set {item!r}: write FIELD=VALUE, e.g. --set deploy_steps=150")
+        fields[key.strip()] = value.strip()
+    settings = DeploySettings.from_dict(fields)          # a bad value: ConfigError, exit 2 with its message
+    out = _writable(args.out)
+    try:
+        result = DeployJob(settings).run_to_end(progress=_progress)
+    except DeployError as err:
+        print(f"\nerror: {err}", file=sys.stderr)
+        return 1
+    result.save(out)
+    print(result.table().to_string(index=False), file=sys.stderr)
+    flat = {v: {k: result.summary["results"]["deploy"][v][k] for k in ("ACC", "BWT", "forgetting", "savings")}
+            for v in settings.variants}
+    print(json.dumps(flat, indent=2))
+    return 0
+
+
+def _writable(out: str) -> Path:
+    """The output folder, created and checked writable before any work starts."""
+    path = Path(out)
+    if not str(out).strip():
+        raise UsageError("--out '': give a folder to write into")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise UsageError(f"--out {out!r} cannot be written: {err.strerror or err}") from err
+    return path
+
+
 def cmd_fingerprint(args) -> int:
     from lab.fingerprint import fingerprint
 
@@ -296,7 +348,7 @@ def cmd_fingerprint(args) -> int:
 
 
 COMMANDS = {"info": cmd_info, "train": cmd_train, "forget": cmd_forget, "sleep": cmd_sleep, "bench": cmd_bench,
-            "fingerprint": cmd_fingerprint}
+            "deploy": cmd_deploy, "fingerprint": cmd_fingerprint}
 
 
 def main(argv: list[str] | None = None) -> int:

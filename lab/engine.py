@@ -30,100 +30,29 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
-from torch import nn
 
-from lab.config import Config, bounded, choice
 from lab.device import get_device
-from lab.models import MODELS, PRESETS, build_model, default_config
-from lab.models.cms import LevelSchedule, check_schedule, resolve_levels
-from lab.optim import OPTIMIZERS, make_optimizer
+from lab.models import build_model
+from lab.models.cms import LevelSchedule, check_schedule
+from lab.online import OnlineCMS
+from lab.phase import Batch, Divergence, Phase
+from lab.optim import make_optimizer
 from lab.records import Recorder
 from lab.replay import ReplayBuffer
+from lab.run_config import RunConfig
 from lab.tasks import masked_loss, score
-from lab.tasks.stream import StreamConfig, build_stream
+from lab.tasks.stream import build_stream
 
 EVENTS = ("on_step_end", "on_eval_end", "on_phase_end", "on_diverged")
-Batch = tuple[torch.Tensor, torch.Tensor]
-
-
-@dataclass(frozen=True)
-class RunConfig(Config):
-    model: str = choice("hope", tuple(MODELS), "architecture")
-    preset: str = choice("small", tuple(PRESETS), "model size")
-    stream: StreamConfig = field(default_factory=StreamConfig)
-    cms_chunk_tokens: tuple[int, ...] = bounded((), 1, 10_000_000,
-                                                "CMS chunk sizes in tokens, one per level (empty = the family's)")
-    optimizer: str = choice("adamw", OPTIMIZERS, "outer optimizer")
-    lr: float = bounded(1e-3, 1e-6, 10.0, "learning rate of the outer optimizer (every family)")
-    level_lr_scale: tuple[float, ...] = bounded((), 0.0, 100.0, "learning-rate multiplier per CMS level (empty = 1)")
-    weight_decay: float = bounded(0.0, 0.0, 1.0, "decoupled weight decay")
-    grad_clip: float = bounded(1.0, 0.0, 1000.0, "clip each optimizer's gradient norm (0 = off)")
-    eval_every: int = bounded(10, 1, 100_000, "evaluate every task of the stream every K steps")
-    eval_size: int = bounded(64, 1, 4096, "held-out sequences per task")
-    replay: int = bounded(0, 0, 100_000, "experience-replay buffer in sequences (0 = naive sequential training)")
-    replay_fraction: float = bounded(0.5, 0.0, 1.0, "share of each batch drawn from the replay buffer")
-    seed: int = bounded(0, 0, 2**31 - 1, "seed of the model's initialisation (the stream has its own)")
-
-    def check(self):
-        if self.level_lr_scale and self.cms_chunk_tokens and len(self.level_lr_scale) != len(self.cms_chunk_tokens):
-            self.fail("level_lr_scale", f"needs one entry per CMS level ({len(self.cms_chunk_tokens)})")
-        if self.cms_chunk_tokens:
-            resolve_levels(default_config(self.model).cms_levels, self.cms_chunk_tokens)   # the level cap
-
-    def model_config(self, vocab_size: int, seq_len: int):
-        """The model's config: the family default at this preset, sized to the stream, with the
-        CMS levels this run asks for (`lab.models.cms.resolve_levels`)."""
-        base = default_config(self.model, self.preset, vocab_size=vocab_size,
-                              max_len=max(seq_len, default_config(self.model).max_len))
-        return base.replace(cms_levels=resolve_levels(base.cms_levels, self.cms_chunk_tokens, self.level_lr_scale))
-
-
-@dataclass
-class Divergence:
-    step: int
-    loss: float
-    reason: str
-    phase: str = "active"
-
-    def message(self) -> str:
-        where = f"Training stopped at step {self.step}" if self.phase == "active" else \
-            f"The {self.phase} phase stopped at its iteration {self.step}"
-        return (f"{where}: {self.reason} (loss = {self.loss:.4g}). "
-                "The model keeps its parameters from the last good step; lower the learning rate or reset.")
-
-
-@dataclass
-class Phase:
-    """What one step of the loop trains on: the batch source, the loss and the optimizers due.
-
-    name        the rows' phase ("active", "sleep")
-    batch       iteration (from 1) → a batch
-    loss        (model, batch) → a scalar tensor to minimise
-    due         iteration → [(key, optimizer)] to step after the backward pass; a key that is a
-                CMS level index gets "update_norm" and "grad_norm" rows
-    grad_clip   clip each due optimizer's gradient norm (0 = off)
-    loss_ceiling  a loss above this stops the run (as a non-finite loss or gradient does)
-    before_update  called after the backward pass (e.g. masks the gradients of frozen units)
-    after_update   called with (iteration, loss value, {level: (update norm, gradient norm)})
-                   after the optimizers stepped: what the phase records and does next
-    """
-
-    name: str
-    batch: Callable[[int], object]
-    loss: Callable[[nn.Module, object], torch.Tensor]
-    due: Callable[[int], list]
-    grad_clip: float = 0.0
-    loss_ceiling: float = math.inf
-    before_update: Callable[[], None] | None = None
-    after_update: Callable[[int, float, dict], None] | None = None
 
 
 class Run:
-    def __init__(self, config: RunConfig, device: torch.device | None = None):
+    def __init__(self, config: RunConfig, device: torch.device | None = None, start_from: dict | None = None):
+        """`start_from`: a state_dict to start from instead of the seeded initialisation (a
+        pretrained model); the run's reference state (`initial_state`) and row 0 are then its."""
         self.config = config
         self.device = device or get_device()
         self.stream = build_stream(config.stream)
@@ -133,6 +62,12 @@ class Run:
         with torch.random.fork_rng(devices=[]):     # the seed is this run's own, not the process's
             torch.manual_seed(config.seed)
             self.model = build_model(model_config).to(self.device)
+        if start_from is not None:
+            self.model.load_state_dict(start_from)
+        if config.trainable == "none":
+            self.model.requires_grad_(False)
+        # online CMS: every row of a batch is a stream whose levels learn while it reads (lab.online)
+        self.online = OnlineCMS(self.model, config.online, self.stream.batch_size) if config.online.enabled else None
         self.schedule = LevelSchedule.from_tokens(model_config.cms_chunk_tokens, self.stream.tokens_per_step)
         self.optimizers = self._make_optimizers()
         self.initial_state = copy.deepcopy(self.model.state_dict())   # the reference state of every level
@@ -155,11 +90,13 @@ class Run:
         self.evaluate()
         self.matrix_rows.append(self.last_eval_accuracy())
         self._loss_ceiling = max(50.0, 20.0 * self._untrained_loss)
-        self.active = Phase("active", self._stream_batch, lambda model, batch: masked_loss(model(batch[0]), batch[1]),
-                            self._due_levels, config.grad_clip, self._loss_ceiling, None, self._after_active_step)
+        self.active = Phase("active", self._stream_batch, self._active_loss, self._due_levels, config.grad_clip,
+                            self._loss_ceiling, None, self._after_active_step)
 
     # --- set-up --------------------------------------------------------------------------
     def _make_optimizers(self) -> dict:
+        if self.config.trainable == "none":
+            return {}
         groups = self.model.parameter_levels()
         scales = [spec.lr_scale for spec in self.model.config.cms_levels]
         optimizers = {}
@@ -238,7 +175,8 @@ class Run:
         value = float(loss.detach())
         if not self._check_loss(value, phase, iteration):
             return None
-        loss.backward()
+        if loss.requires_grad:                             # a frozen model has nothing to back-propagate into
+            loss.backward()
         if phase.before_update is not None:
             phase.before_update()
         due = [(key, opt) for key, opt in phase.due(iteration) if opt is not None]
@@ -275,6 +213,16 @@ class Run:
             self._fresh = fresh
         return inputs.to(self.device), targets.to(self.device)
 
+    def _active_loss(self, model, batch: Batch) -> torch.Tensor:
+        """Cross-entropy on the batch; with online CMS, the streams read it and their levels learn on
+        the way (`OnlineCMS.read`); a frozen model only reads."""
+        if self.online is not None:
+            return self.online.read(*batch, outer=bool(self.optimizers))[1]
+        if not self.optimizers:
+            with torch.no_grad():
+                return masked_loss(model(batch[0]), batch[1])
+        return masked_loss(model(batch[0]), batch[1])
+
     def _due_levels(self, step: int) -> list:
         """The optimizer of everything outside the CMS, then each level due at this step."""
         return [(level, self.optimizers.get(level)) for level in [None] + self.schedule.due(step)]
@@ -285,6 +233,9 @@ class Run:
         for level, (update_norm, grad_norm) in level_norms.items():
             self.recorder.add(step, tokens, "update_norm", update_norm, name, level)
             self.recorder.add(step, tokens, "grad_norm", grad_norm, name, level)
+        if self.online is not None:                        # tokens: the run's, at the moment of the update
+            for read, level, norm in self.online.drain_events():
+                self.recorder.add(step, read * self.online.streams, "online_update_norm", norm, name, level)
         if self._replay is not None:
             self._replay.add(*self._fresh, task)
         self.step_count = step
@@ -322,10 +273,8 @@ class Run:
         """Accuracy and loss on every task's held-out set; recorded as rows of `phase`."""
         self.model.eval()
         results = {}
-        logits = self.model(self._eval_inputs)        # every task's held-out set in one forward pass
-        for task, (_, targets), rows in zip(self.stream.tasks, self.eval_sets, self._eval_slices):
-            s = score(logits[rows], targets)
-            results[task.name] = {k: float(v) for k, v in s.items()}
+        for task, s in zip(self.stream.tasks, self._scores()):
+            results[task.name] = s
             for metric, key in (("accuracy", "token_acc"), ("seq_accuracy", "seq_acc"), ("eval_loss", "loss")):
                 self.recorder.add(self.step_count, self.tokens_seen, metric, results[task.name][key], task.name,
                                   phase=phase)
@@ -336,6 +285,24 @@ class Run:
             self._untrained_loss = sum(r["loss"] for r in results.values()) / len(results)
         self._trigger("on_eval_end")
         return results
+
+    def _scores(self) -> list[dict]:
+        """Each task's held-out scores, every held-out set in one forward pass; with online CMS, the
+        mean over the streams of what each stream's instance scores."""
+        streams = range(self.online.streams) if self.online is not None else [None]
+        per_stream = []
+        for s in streams:
+            if s is None:
+                logits = self.model(self._eval_inputs)
+            else:
+                with self.online.stream(s, self._eval_inputs.shape[0]):
+                    logits = self.model(self._eval_inputs)
+            per_stream.append([score(logits[rows], targets) for (_, targets), rows in
+                               zip(self.eval_sets, self._eval_slices)])
+        if len(per_stream) == 1:
+            return [{k: float(v) for k, v in s.items()} for s in per_stream[0]]
+        return [{k: sum(float(p[j][k]) for p in per_stream) / len(per_stream) for k in per_stream[0][j]}
+                for j in range(len(self.eval_sets))]
 
     def last_eval_accuracy(self) -> list[float]:
         return [self.last_eval[t.name]["token_acc"] for t in self.stream.tasks]
@@ -374,6 +341,7 @@ class Run:
             "step": self.step_count, "records": len(self.recorder), "matrix_rows": self.matrix_rows,
             "phase_start": self._phase_start_params, "diverged": self.diverged,
             "last_eval": self.last_eval, "replay": self._replay.state() if self._replay else None,
+            "online": self.online.state() if self.online else None,
         })
 
     def restore(self, snap: dict) -> None:
@@ -395,3 +363,5 @@ class Run:
         self.last_eval = snap["last_eval"]
         if self._replay is not None:
             self._replay.load(snap["replay"])
+        if self.online is not None:
+            self.online.load(snap["online"])

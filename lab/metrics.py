@@ -197,3 +197,51 @@ def mean_std(results: Sequence[Mapping[str, float]]) -> dict:
         std = float(values.std(ddof=1)) if len(values) > 1 else (0.0 if np.isfinite(values[0]) else NAN)
         out[key] = {"mean": float(values.mean()), "std": std}
     return out
+
+
+# t quantile 0.975 for 1..30 degrees of freedom (two-sided 95 % interval of a mean); 1.96 beyond
+T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def mean_ci(values: Sequence[float]) -> dict:
+    """{"mean", "std", "ci95", "n"} of the finite values: ci95 is the half-width of Student's 95 %
+    interval of the mean, t_{0.975, n−1} · std / √n (nan with fewer than 2 values); std is the
+    sample standard deviation. Non-finite values (an undefined metric of one run) are left out
+    and not counted in n."""
+    finite = np.array([float(v) for v in values if v is not None and math.isfinite(float(v))])
+    n = len(finite)
+    if n == 0:
+        return {"mean": NAN, "std": NAN, "ci95": NAN, "n": 0}
+    std = float(finite.std(ddof=1)) if n > 1 else NAN
+    t = T975[n - 2] if 2 <= n <= 31 else 1.96
+    return {"mean": float(finite.mean()), "std": std, "ci95": t * std / math.sqrt(n) if n > 1 else NAN, "n": n}
+
+
+def steps_to_reach(curve: Sequence[tuple[int, float]], target: float) -> int | None:
+    """The first step (of (step, accuracy) pairs in step order) at which accuracy ≥ target, or None."""
+    return next((step for step, acc in curve if acc >= target), None)
+
+
+def savings(first: Sequence[tuple[int, float]], revisit: Sequence[tuple[int, float]], length: int,
+            fraction: float = 0.8, min_gain: float = 0.05) -> dict:
+    """Ebbinghaus savings of a task seen again (REFERENCE.md §7): 1 − n_revisit / n_first, where
+    n is the number of steps from the start of the visit to reach `fraction` of the task's peak
+    accuracy during its first visit. `first`, `revisit`: (steps since the visit began, accuracy),
+    the visit's start included. Choices: undefined (nan) when the first visit gained less than
+    `min_gain` over its start (nothing was learned, so nothing can be saved) or began at the target
+    already; a revisit that never reaches the target counts its whole `length` (censored).
+    Returns {"savings", "first_steps", "revisit_steps", "target", "censored"}."""
+    out = {"savings": NAN, "first_steps": None, "revisit_steps": None, "target": NAN, "censored": False}
+    if not first or not revisit:
+        return out
+    start, peak = first[0][1], max(acc for _, acc in first)
+    out["target"] = target = fraction * peak
+    n_first = steps_to_reach(first, target)
+    if peak - start < min_gain or not n_first:
+        return out
+    n_revisit = steps_to_reach(revisit, target)
+    out.update(first_steps=n_first, censored=n_revisit is None)
+    n_revisit = length if n_revisit is None else n_revisit
+    out.update(revisit_steps=n_revisit, savings=1.0 - n_revisit / n_first)
+    return out

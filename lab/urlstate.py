@@ -16,7 +16,6 @@ from typing import Any, Mapping
 from lab.config import ConfigError, shorten
 from lab.engine import RunConfig
 from lab.models.cms import MAX_LEVELS
-from lab.tasks.stream import StreamConfig
 
 # query key -> path of the field inside RunConfig (one level of nesting: the stream)
 PARAMS: dict[str, tuple[str, ...]] = {
@@ -33,7 +32,11 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "optimizer": ("optimizer",),
     "lr": ("lr",),
     "seed": ("seed",),
+    "trainable": ("trainable",),
+    "online": ("online", "enabled"),
+    "online_lr": ("online", "lr"),
 }
+NESTED = {"stream": "StreamConfig", "online": "OnlineConfig"}      # the nested configs of a RunConfig
 __all__ = ["PARAMS", "MAX_LEVELS", "to_params", "from_params", "with_values", "key_of", "reset_field",
            "describe_problem"]
 
@@ -68,7 +71,7 @@ def to_params(config: RunConfig) -> dict[str, str]:
 def key_of(config_name: str, field_name: str) -> str | None:
     """The URL key of a field named by a ConfigError (config class name, field name), if any."""
     for key, path in PARAMS.items():
-        owner = "StreamConfig" if path[0] == "stream" and len(path) == 2 else "RunConfig"
+        owner = NESTED[path[0]] if len(path) == 2 else "RunConfig"
         if path[-1] == field_name and owner == config_name:
             return key
     return None
@@ -89,8 +92,10 @@ def with_values(config: RunConfig, changes: Mapping[str, Any]) -> RunConfig:
 def reset_field(config: RunConfig, config_name: str, field_name: str) -> RunConfig:
     """`config` with one field (named as in a ConfigError) back to its default."""
     default = RunConfig()
-    if config_name == "StreamConfig" and field_name in {f.name for f in fields(StreamConfig)}:
-        return config.replace(stream=config.stream.replace(**{field_name: getattr(default.stream, field_name)}))
+    for name, owner in NESTED.items():
+        nested = getattr(default, name)
+        if config_name == owner and field_name in {f.name for f in fields(nested)}:
+            return config.replace(**{name: getattr(config, name).replace(**{field_name: getattr(nested, field_name)})})
     if field_name in {f.name for f in fields(RunConfig)}:
         return config.replace(**{field_name: getattr(default, field_name)})
     return default

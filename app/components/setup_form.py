@@ -11,6 +11,7 @@ import streamlit as st
 
 from lab.config import ConfigError
 from lab.engine import RunConfig
+from lab.online import OnlineConfig
 from lab.models import MODELS, PRESETS
 from lab.models.cms import MAX_LEVELS
 from lab.optim import OPTIMIZERS
@@ -22,7 +23,9 @@ from lab.viz.palette import model_label
 STREAM_LABELS = {"languages": "synthetic languages (translate)", "recall": "associative recall (key → value)",
                  "two_languages": "two languages learned in context"}
 KEYS = {"model": "pg_model", "preset": "pg_preset", "stream": "pg_stream", "tasks": "pg_tasks",
-        "steps": "pg_steps", "optimizer": "pg_optimizer", "lr": "pg_lr", "seed": "pg_seed"}
+        "steps": "pg_steps", "optimizer": "pg_optimizer", "lr": "pg_lr", "seed": "pg_seed", "online": "pg_online",
+        "online_lr": "pg_online_lr", "trainable": "pg_trainable"}
+TRAINABLE = {"all": "every weight (outer optimizer)", "none": "nothing but the online levels"}
 FAMILY_LEVELS, CHUNKS = "pg_family_levels", "pg_chunks"
 NO_LEVELS = ("A model needs at least one CMS level: type one or more chunk sizes in tokens "
              "(for example 128, 512, 2048) or tick “the family's own levels”.")
@@ -36,7 +39,8 @@ def seed_widgets(session: PlaygroundSession, force: bool = False) -> None:
     """Put the applied configuration into the widgets (all of them when `force`)."""
     c = session.config
     values = {"model": c.model, "preset": c.preset, "stream": c.stream.kind, "tasks": c.stream.n_tasks,
-              "steps": c.stream.steps_per_task, "optimizer": c.optimizer, "lr": c.lr, "seed": c.seed}
+              "steps": c.stream.steps_per_task, "optimizer": c.optimizer, "lr": c.lr, "seed": c.seed,
+              "online": c.online.enabled, "online_lr": c.online.lr, "trainable": c.trainable}
     state = {KEYS[k]: v for k, v in values.items()}
     state[FAMILY_LEVELS] = not c.cms_chunk_tokens
     state[CHUNKS] = ", ".join(str(t) for t in session.run.model.config.cms_chunk_tokens)
@@ -109,5 +113,14 @@ def setup_form(session: PlaygroundSession) -> None:
                            help=f"{lr['doc']}; default {lr['default']}. Too high and the run diverges.")
         st.number_input("Seed", min_value=seed["lo"], max_value=seed["hi"], step=1, key=KEYS["seed"],
                         help="The same seed and setup give the same curves.")
+        st.checkbox("CMS levels also learn while reading (online)", key=KEYS["online"],
+                    help="Every sequence of a batch is a stream whose levels update every chunk of its own tokens, "
+                         "inside the read: later tokens see the update (lab.online).")
+        left, right = st.columns(2)
+        online_lr = spec(OnlineConfig, "lr")
+        left.number_input("Online rate", min_value=online_lr["lo"], max_value=online_lr["hi"], step=0.005,
+                          format="%g", key=KEYS["online_lr"], help=online_lr["doc"])
+        right.selectbox("Outer optimizer trains", tuple(TRAINABLE), key=KEYS["trainable"], format_func=TRAINABLE.get,
+                        help=spec(RunConfig, "trainable")["doc"])
         st.form_submit_button("Apply and reset", type="primary", on_click=apply_setup, args=(session,),
                                  width="stretch")

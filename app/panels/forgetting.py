@@ -18,8 +18,8 @@ from app.components.charts import chart
 from app.components.sessions import as_text
 from app.components.shell import panel_guard
 from app.panels.registry import panel
-from lab.forgetting import Comparison, differences, drift_from_defaults, method_label, summary_table
-from lab.sessions.forgetting import SHIPPED, ForgettingSession
+from lab.forgetting import Comparison, differences, drift_from_defaults, method_label
+from lab.sessions.forgetting import ForgettingSession
 from lab.viz.forgetting import (DIFF_METRICS, accuracy_matrix_figure, difference_figure, forgetting_curves_figure,
                                 to_html)
 from lab.viz.palette import model_label
@@ -39,11 +39,11 @@ def _has_differences(comparison: Comparison) -> bool:
 # --- the figures, from a comparison and the method shown ----------------------------------------
 
 def curves_figure(c: Comparison, method: str):
-    return forgetting_curves_figure(c.records, c.boundaries_tokens, c.task_names, c.models, method)
+    return forgetting_curves_figure(c.records, c.boundaries_tokens, c.task_names, c.models, method, c.phase_tasks)
 
 
 def matrix_figure(c: Comparison, method: str):
-    return accuracy_matrix_figure(c.matrix, c.task_names, c.models, method)
+    return accuracy_matrix_figure(c.matrix, c.task_names, c.models, method, c.row_labels)
 
 
 def differences_figure(c: Comparison, method: str, metric: str):
@@ -67,7 +67,7 @@ def forgetting_picker(session: ForgettingSession, key: str = "fg") -> None:
                      help="The shipped comparison, and every comparison run in this session (kept until the "
                           "session ends).")
     comparison, s = session.shown, session.shown.summary
-    source = "shipped in assets/forgetting/" if label == SHIPPED else "run live in this session"
+    source = f"shipped in {session.assets}" if label == session.shipped_label else "run live in this session"
     stream = (s.get("config") or {}).get("stream", {})
     tasks = f"{len(comparison.task_names)} tasks × {stream.get('steps_per_task', '?')} steps"
     models = ", ".join(model_label(m) for m in comparison.models)
@@ -91,22 +91,9 @@ def forgetting_table(session: ForgettingSession, key: str = "fg") -> None:
     """ACC, BWT, FWT, both forms of forgetting, learned accuracy and intransigence, mean ± std over seeds."""
     if session.shown is None:
         return
-    s = session.shown.summary
     st.subheader("ACC, BWT, FWT and forgetting")
-    n = s["n_seeds"]
-    st.dataframe(summary_table(s), hide_index=True, width="stretch")
-    joint = ("Intransigence: accuracy on task k of a fresh model trained on tasks 1..k mixed together for as many "
-             "steps, minus R[k][k], averaged over k. " if s.get("joint") else
-             "Intransigence needs the joint reference (tick it in the form). ")
-    replay = (f"replay: experience replay with a buffer of {s.get('replay')} sequences. "
-              if "replay" in s["methods"] else "")
-    st.caption(f"Mean ± standard deviation over {n} seed{'s' if n != 1 else ''} (sample std; 0 with one seed). "
-               f"naive: naive sequential training. {replay}"
-               "ACC: mean accuracy on all tasks after the last. BWT: mean change on earlier tasks from right after "
-               "learning them to the end (negative = forgetting). FWT: accuracy on a task before training on it, "
-               "minus the untrained model's. "
-               f"Forgetting, {s['forgetting_form']}; the final form is {s['forgetting_final_form']}. "
-               "Learned: accuracy on each task right after training on it (what there was to forget). " + joint)
+    st.dataframe(session.shown.table(), hide_index=True, width="stretch")
+    st.caption(session.shown.table_notes())
 
 
 # --- the figures --------------------------------------------------------------------------------------
@@ -232,7 +219,7 @@ def forgetting_exports(session: ForgettingSession, key: str = "fg") -> None:
     comparison, method = session.shown, session.figure_method      # fixed now: a download later gets these
     if comparison is None:
         return
-    stem = "nll-forgetting-shipped" if session.shown_label == SHIPPED else "nll-forgetting"
+    stem = f"nll-{session.kind}" + ("-shipped" if session.shown_label == session.shipped_label else "")
     csv = {"mime": "text/csv", "on_click": "ignore", "icon": ":material/download:"}
     html = {"mime": "text/html", "on_click": "ignore", "icon": ":material/download:"}
     with st.expander("Export: the accuracy matrix and the records as CSV, the figures as standalone HTML"):
@@ -241,7 +228,7 @@ def forgetting_exports(session: ForgettingSession, key: str = "fg") -> None:
                                 file_name=f"{stem}-accuracy_matrix.csv", key=f"{key}_dl_matrix", **csv)
         cols[1].download_button("Records (CSV)", data=lambda: comparison.records.to_csv(index=False),
                                 file_name=f"{stem}-records.csv", key=f"{key}_dl_records", **csv)
-        cols[2].download_button("Summary table (CSV)", data=lambda: summary_table(comparison.summary, numeric=True)
+        cols[2].download_button("Summary table (CSV)", data=lambda: comparison.table(numeric=True)
                                 .to_csv(index=False), file_name=f"{stem}-summary.csv", key=f"{key}_dl_summary", **csv)
         figures = {"forgetting_curves": ("Forgetting curves", lambda: curves_figure(comparison, method)),
                    "accuracy_matrix": ("Accuracy matrix", lambda: matrix_figure(comparison, method))}

@@ -81,10 +81,14 @@ def loss_accuracy(session, key: str = "pg") -> None:
 def update_timeline(session, key: str = "pg") -> None:
     """Each row a CMS level; a mark where its parameters changed, coloured by the size of the change."""
     st.caption("Each row is a CMS level; a mark is a step at which that level's parameters changed, "
-               "coloured by the size of the change. Slow levels update rarely, with the error of a whole chunk.")
+               "coloured by the size of the change. Slow levels update rarely, with the error of a whole chunk."
+               + (" Ticks: the levels' online updates while the stream is read, at their token of the stream "
+                  "(every chunk of each stream's own tokens; later tokens of the read see them)."
+                  if session.config.online.enabled else ""))
     with panel_guard("update timeline"):
         chart(update_timeline_figure(session.records_until(), session.layout, session.run.schedule.chunk_steps,
-                                     session.cursor), f"{key}_timeline", _live(session))
+                                     session.cursor, chunk_tokens=session.run.model.config.cms_chunk_tokens),
+              f"{key}_timeline", _live(session))
 
 
 @panel("level_drift", "How far each level moved", session="playground")

@@ -1,24 +1,34 @@
-"""Forgetting: Transformer, Titans and HOPE side by side on one stream of tasks."""
+"""Forgetting: Transformer, Titans and HOPE side by side on one stream of tasks, from scratch, or
+deployed after pretraining with their levels learning while they read."""
 from __future__ import annotations
 
 import streamlit as st
 
+from app.components.deploy_form import deploy_form
 from app.components.forgetting_form import settings_form
-from app.components.forgetting_shipped import build_forgetting_session
+from app.components.forgetting_shipped import build_deployment_session, build_forgetting_session
 from app.components.sessions import session_for, show_notices, work_while_busy
 from app.components.shell import configure_torch, page_setup
 from app.panels import forgetting as panels
 
 page_setup(
     "Forgetting",
-    "the three architectures trained on the identical stream of tasks (same data, same order, same seed): "
-    "how much of each earlier task every one of them keeps while new tasks arrive.",
-    "read the shipped comparison below at once, or set up your own in the sidebar and press Run comparison; "
-    "open “Re-run … live” to check that the shipped numbers come out again.",
+    "the architectures trained on the identical stream of tasks (same data, same order, same seed): how much of "
+    "each earlier task every one of them keeps while new tasks arrive; or, after pretraining, deployed on new "
+    "languages that come and come back, frozen, fine-tuned, or with their CMS levels learning while they read.",
+    "read the shipped comparison below at once, or set up your own in the sidebar and press Run; open “Re-run … "
+    "live” to check that the shipped numbers come out again.",
 )
 configure_torch()                      # the same thread setting as the CLI: the same numbers
-session = session_for("forgetting", build_forgetting_session)      # holds the shipped reference comparison
-form_slot = settings_form(session)     # a run's progress also shows under the form's button
+MODES = {"scratch": "Continual training from scratch", "deployment": "Deployment after pretraining"}
+mode = st.segmented_control("Setting", tuple(MODES), format_func=MODES.get, default="scratch", key="fg_mode",
+                            required=True)
+if mode == "deployment":
+    session = session_for("deployment", build_deployment_session)     # holds the shipped deployment
+    form_slot = deploy_form(session)
+else:
+    session = session_for("forgetting", build_forgetting_session)     # holds the shipped reference comparison
+    form_slot = settings_form(session)                                # a run's progress also shows under it
 show_notices(session)
 top_slot = st.empty()                  # the progress of a comparison being trained
 panels.forgetting_picker(session)

@@ -127,3 +127,20 @@ def describe_settings(settings: ForgetSettings) -> str:
     joint = ", with the joint reference" if settings.joint else ""
     return (f"{models} · {settings.n_tasks} × {settings.steps_per_task} steps of {settings.kind}{vocabulary} · "
             f"{methods} · {settings.seeds} seed{'s' if settings.seeds != 1 else ''} · {settings.preset}{joint}")
+
+
+def table_notes(summary: dict) -> str:
+    """What the columns of the summary table mean, for the caption under it."""
+    n, joint = summary["n_seeds"], summary.get("joint")
+    joint_text = ("Intransigence: accuracy on task k of a fresh model trained on tasks 1..k mixed together for as many "
+                  "steps, minus R[k][k], averaged over k. " if joint else
+                  "Intransigence needs the joint reference (tick it in the form). ")
+    replay = (f"replay: experience replay with a buffer of {summary.get('replay')} sequences. "
+              if "replay" in summary["methods"] else "")
+    return (f"Mean ± standard deviation over {n} seed{'s' if n != 1 else ''} (sample std; 0 with one seed). "
+            f"naive: naive sequential training. {replay}"
+            "ACC: mean accuracy on all tasks after the last. BWT: mean change on earlier tasks from right after "
+            "learning them to the end (negative = forgetting). FWT: accuracy on a task before training on it, "
+            "minus the untrained model's. "
+            f"Forgetting, {summary['forgetting_form']}; the final form is {summary['forgetting_final_form']}. "
+            "Learned: accuracy on each task right after training on it (what there was to forget). " + joint_text)

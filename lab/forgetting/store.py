@@ -14,9 +14,9 @@ import pandas as pd
 
 from lab import metrics
 from lab.config import ConfigError
-from lab.forgetting.report import describe_comparison
+from lab.forgetting.report import describe_comparison, table_notes
 from lab.forgetting.settings import ForgetSettings
-from lab.forgetting.summary import MATRIX_COLUMNS, matrix_agreement
+from lab.forgetting.summary import MATRIX_COLUMNS, matrix_agreement, summary_table
 
 
 FILES = {"matrix": "accuracy_matrix.csv", "records": "records.csv", "joint": "joint.csv", "summary": "summary.json"}
@@ -59,6 +59,24 @@ class Comparison:
 
     def describe(self) -> str:
         return describe_comparison(self.summary)
+
+    def table(self, numeric: bool = False) -> pd.DataFrame:
+        """The summary table the page shows (lab.forgetting.summary_table)."""
+        return summary_table(self.summary, numeric)
+
+    def table_notes(self) -> str:
+        """What the table's columns mean."""
+        return table_notes(self.summary)
+
+    @property
+    def phase_tasks(self) -> list[int] | None:
+        """The task each phase trains (None: phase i trains task i)."""
+        return None
+
+    @property
+    def row_labels(self) -> list[str] | None:
+        """Labels of the accuracy matrix's rows (None: untrained, after task 1, …)."""
+        return None
 
     def save(self, out: str | Path, keep_metrics: list[str] | None = None, **extra) -> list[Path]:
         """Write accuracy_matrix.csv, records.csv (only `keep_metrics` rows, if given), joint.csv

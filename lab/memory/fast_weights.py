@@ -25,8 +25,16 @@ Two ways to run it:
   over tokens inside a chunk. With b = 1 it is exactly `scan_tokens`; with b > 1 it differs
   (the gradients are stale within a chunk) and `lab.memory.neural` reports by how much.
 
-Choices the papers leave open, made here: reads are read-after-write (y_t = M_t(q_t) sees
-token t); σ = SiLU; the residual connection is optional (HOPE's memories use it, Titans' not).
+Read order (`read_order`): "after_write" reads y_t = M_t(q_t), the state after token t's own write
+(Titans' retrieval y_t = M*(q_t), §2, as this lab reads it); "before_write" reads o_t = M_{t−1}(q_t),
+the state before it, as HOPE's equations write the output (§4, "Read order"). In `scan_chunks`
+"before_write" reads row t−1 of the chunk's read matrices at token t, the chunk-start state at
+the chunk's first token: only the strictly earlier tokens of the chunk are seen
+(C_{t−1,i}, i < t; with the decays up to t−1, not t).
+
+Choices the papers leave open, made here: the read order defaults to "after_write" in these
+functions (the Titans memory uses it; HOPE picks its own, `lab.models.hope.HopeConfig.memory_read`);
+σ = SiLU; the residual connection is optional (HOPE's memories use it, Titans' not).
 """
 from __future__ import annotations
 
@@ -34,6 +42,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+READ_ORDERS = ("after_write", "before_write")   # y_t = M_t(q_t)  |  o_t = M_{t−1}(q_t)
 
 
 @dataclass
@@ -95,16 +105,25 @@ def surprise_norm(grads, inputs) -> torch.Tensor:
     return sq.sqrt()                           # (B, H, N)
 
 
+def _check_read_order(read_order: str) -> None:
+    if read_order not in READ_ORDERS:
+        raise ValueError(f"read_order = {read_order!r} is not allowed: must be one of {', '.join(READ_ORDERS)}")
+
+
 def scan_tokens(state: FastWeights, k, v, q, theta, retention, eta=None, *,
-                residual=False, delta_term=0.0):
+                residual=False, delta_term=0.0, read_order="after_write"):
     """Token-by-token reference. Gates theta, retention, eta: (B, H, T). q may be None.
+    read_order: "after_write" (y_t = M_t(q_t)) or "before_write" (o_t = M_{t−1}(q_t)).
 
     Returns (y or None, final state, surprise (B, H, T), loss (B, H, T))."""
+    _check_read_order(read_order)
     weights = list(state.weights)
     momentum = None if state.momentum is None else list(state.momentum)
     ys, surprises, losses = [], [], []
     for t in range(k.shape[2]):
         sl = slice(t, t + 1)
+        if q is not None and read_order == "before_write":
+            ys.append(mlp_apply(weights, q[:, :, sl], residual)[0])      # M_{t−1}(q_t)
         grads, inputs, loss = token_grads(weights, k[:, :, sl], v[:, :, sl], residual, delta_term)
         surprises.append(surprise_norm(grads, inputs))
         losses.append(loss)
@@ -116,8 +135,8 @@ def scan_tokens(state: FastWeights, k, v, q, theta, retention, eta=None, *,
                 momentum[l] = eta[:, :, t, None, None] * momentum[l] + u
                 u = momentum[l]
             weights[l] = ret * weights[l] + u
-        if q is not None:
-            ys.append(mlp_apply(weights, q[:, :, sl], residual)[0])
+        if q is not None and read_order == "after_write":
+            ys.append(mlp_apply(weights, q[:, :, sl], residual)[0])      # M_t(q_t)
     y = torch.cat(ys, dim=2) if q is not None else None
     return y, FastWeights(weights, momentum), torch.cat(surprises, 2), torch.cat(losses, 2)
 
@@ -132,13 +151,29 @@ def _decay_matrix(gate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mat, log_cum.exp()
 
 
+def _previous_rows(P, Ct, c_mom):
+    """The read matrices of "before_write": row t becomes row t−1, row 0 the chunk-start state.
+
+    P: (B, H, b) → [1, P_0, …, P_{b−2}];  Ct: (B, H, b, b) → [0; C_0,:; …; C_{b−2},:], strictly
+    lower-triangular (token t sees the writes of tokens i < t, decayed up to t−1);  c_mom likewise
+    with 0 first (the momentum S_0 enters through token 0's write only)."""
+    P = torch.cat([torch.ones_like(P[..., :1]), P[..., :-1]], -1)
+    Ct = torch.cat([torch.zeros_like(Ct[..., :1, :]), Ct[..., :-1, :]], -2)
+    if c_mom is not None:
+        c_mom = torch.cat([torch.zeros_like(c_mom[..., :1]), c_mom[..., :-1]], -1)
+    return P, Ct, c_mom
+
+
 def scan_chunks(state: FastWeights, k, v, q, theta, retention, eta=None, *, chunk_size: int,
-                residual=False, delta_term=0.0):
+                residual=False, delta_term=0.0, read_order="after_write"):
     """Chunked-parallel version of `scan_tokens` (gradients at each chunk's start).
 
     q may have fewer heads than the state (Hq ≤ H): then only the last Hq heads are read,
     which lets several memories stacked along the head axis be updated together but read apart.
+    read_order "before_write" reads token t from the chunk-start state plus the writes of the
+    chunk's tokens before t (`_previous_rows`); "after_write" includes token t's own write.
     """
+    _check_read_order(read_order)
     T = k.shape[2]
     weights = list(state.weights)
     momentum = None if state.momentum is None else list(state.momentum)
@@ -158,12 +193,13 @@ def scan_chunks(state: FastWeights, k, v, q, theta, retention, eta=None, *, chun
             C, c_mom = D, None
         Ct = C * th.unsqueeze(-2)                                      # C_{t,i} θ_i
         if q is not None:
+            Pr, Cr, cr = (P, Ct, c_mom) if read_order == "after_write" else _previous_rows(P, Ct, c_mom)
             h, r = q[:, :, sl], slice(k.shape[1] - q.shape[1], None)   # r: the heads that are read
             for l, w in enumerate(weights):
-                a = P[:, r].unsqueeze(-1) * (h @ w[:, r].transpose(-1, -2))
+                a = Pr[:, r].unsqueeze(-1) * (h @ w[:, r].transpose(-1, -2))
                 if momentum is not None:
-                    a = a + c_mom[:, r].unsqueeze(-1) * (h @ momentum[l][:, r].transpose(-1, -2))
-                scores = Ct[:, r] * (h @ inputs[l][:, r].transpose(-1, -2))  # (B, Hq, b, b)
+                    a = a + cr[:, r].unsqueeze(-1) * (h @ momentum[l][:, r].transpose(-1, -2))
+                scores = Cr[:, r] * (h @ inputs[l][:, r].transpose(-1, -2))  # (B, Hq, b, b)
                 a = a - scores @ grads[l][:, r]
                 h = _act(a) if l < len(weights) - 1 else a
             ys.append(q[:, :, sl] + h if residual else h)

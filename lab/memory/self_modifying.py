@@ -11,13 +11,20 @@ updated by delta gradient descent with retention, layer by layer (input in, outp
 
     W ← W (α_t I − η_t in inᵀ) − η_t δ inᵀ        with L = ‖M(k_t) − v̂_□‖²
 
-The output is y_t = M_memory(q_t). The process is sequential; chunked training takes every
-quantity of a chunk (k, v, η, α, targets, gradients) at the chunk-start state of the memories,
-and reads M_memory at each token's own state inside the chunk (`lab.memory.fast_weights`).
-With chunk_size = 1 it is the exact token-by-token recurrence.
+The output reads M_memory, in one of two orders (`read_order`):
 
-Choices the paper leaves open, made here: q and k are ℓ2-normalised per head, and so are the
-inputs x fed to the memories (without it the inner steps diverge within a few tokens); η and α are
+    "before_write"   o_t = M_memory,t−1(q_t)   read, then write: the paper's order (§4, "Read order")
+    "after_write"    y_t = M_memory,t(q_t)     write, then read: token t sees its own write
+
+The process is sequential; chunked training takes every quantity of a chunk (k, v, η, α,
+targets, gradients) at the chunk-start state of the memories, and reads M_memory inside the
+chunk at the state after the writes of the tokens before t ("before_write") or up to and
+including t ("after_write") (`lab.memory.fast_weights.scan_chunks`). With chunk_size = 1 it is
+the exact token-by-token recurrence, in either order.
+
+Choices the paper leaves open, made here: the read order is a knob, by default the paper's
+"before_write" (HOPE passes `HopeConfig.memory_read`); q and k are ℓ2-normalised per head, and so are
+the inputs x fed to the memories (without it the inner steps diverge within a few tokens); η and α are
 scalars per head and token, read out by learned vectors w_η, w_α (biases start α near 0.98 and
 η near 0.1·η_max); the generator memories' own update uses the same k, η, α; the initial
 fast weights of all five memories are learned by the outer optimizer; no momentum.
@@ -35,7 +42,7 @@ from torch import nn
 
 from lab.hooks import HookPoint
 from lab.memory.base import AssociativeMemory
-from lab.memory.fast_weights import FastWeights, mlp_apply, scan_chunks
+from lab.memory.fast_weights import READ_ORDERS, FastWeights, mlp_apply, scan_chunks
 from lab.memory.registry import MemoryEntry, register
 from lab.viz.palette import ARCH_COLORS
 
@@ -46,13 +53,16 @@ class SelfModifyingMemory(AssociativeMemory):
     name = "self_modifying"
 
     def __init__(self, d: int, heads: int = 1, hidden: int | None = None, chunk_size: int = 16,
-                 eta_max: float = 0.5):
+                 eta_max: float = 0.5, read_order: str = "before_write"):
         super().__init__()
         if chunk_size < 1:
             raise ValueError(f"chunk_size = {chunk_size!r} is not allowed: must be at least 1")
         if not 0 < eta_max <= 2:
             raise ValueError(f"eta_max = {eta_max!r} is not allowed: must be in (0, 2]")
+        if read_order not in READ_ORDERS:
+            raise ValueError(f"read_order = {read_order!r} is not allowed: must be one of {', '.join(READ_ORDERS)}")
         self.d, self.heads, self.chunk_size, self.eta_max = d, heads, chunk_size, eta_max
+        self.read_order = read_order       # "before_write": o_t = M_{t−1}(q_t); "after_write": y_t = M_t(q_t)
         hidden = hidden or d
         # Each memory: weights [W_2: (hidden, d), W_1: (d, hidden)] per head, learned initial state.
         n = len(MEMORIES)
@@ -124,7 +134,8 @@ class SelfModifyingMemory(AssociativeMemory):
             targets = mlp_apply(state.weights, self._stack(*[v] * n), residual=True)[0]   # v̂_□ = M_□(v)
             y, state, surprise, _ = scan_chunks(                     # reads the output memory only
                 state, self._stack(*[k] * n), targets, None if q is None else q[:, :, sl], self._stack(*[eta] * n),
-                self._stack(*[alpha] * n), None, chunk_size=k.shape[2], residual=True, delta_term=1.0)
+                self._stack(*[alpha] * n), None, chunk_size=k.shape[2], residual=True, delta_term=1.0,
+                read_order=self.read_order)
             surprises.append(surprise[:, -self.heads:])               # the output memory's
             if y is not None:
                 ys.append(y)
@@ -143,6 +154,7 @@ class SelfModifyingMemory(AssociativeMemory):
         self._record(extras)
 
     def read(self, q):
+        """M_memory(q) at the current state (after every write so far), whatever `read_order` is."""
         self._check(q, "q")
         if self._state is None:
             self.reset(q.shape[0])

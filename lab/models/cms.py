@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lab.config import Config, ConfigError, bounded
@@ -87,7 +88,13 @@ def check_schedule(specs: tuple[LevelSpec, ...], total_tokens: int, owner: str =
 
 
 class CMSLevel(nn.Module):
-    """x ↦ down(GELU(up(LN(x)))): what the level adds to the residual stream. (B, T, D) → (B, T, D)."""
+    """x ↦ down(GELU(up(LN(x)))): what the level adds to the residual stream. (B, T, D) → (B, T, D).
+
+    Online (`lab.online`): while `fast` holds per-row weight changes Δ (each a (B, *parameter
+    shape) tensor, keyed like the state_dict), row b computes with θ + Δ_b: each row of the batch
+    is a stream with fast weights of its own. With `fast` None (the default) the level is the
+    plain module above, untouched.
+    """
 
     def __init__(self, d_model: int, hidden: int):
         super().__init__()
@@ -97,9 +104,20 @@ class CMSLevel(nn.Module):
         self.act = nn.GELU()
         self.hook_hidden = HookPoint()   # (B, T, hidden): the level's unit activations
         self.hook_out = HookPoint()      # (B, T, d_model): what the level adds to the stream
+        self.fast: dict[str, torch.Tensor] | None = None
 
     def forward(self, x):
+        if self.fast is not None:
+            return self._forward_fast(x)
         return self.hook_out(self.down(self.hook_hidden(self.act(self.up(self.norm(x))))))
+
+    def _forward_fast(self, x):
+        """The same computation with θ + Δ_b for row b. x: (B, T, D)."""
+        w = {name: p + self.fast[name] for name, p in self.named_parameters()}      # each (B, *shape)
+        h = F.layer_norm(x, x.shape[-1:], eps=self.norm.eps) * w["norm.weight"][:, None] + w["norm.bias"][:, None]
+        a = self.act(torch.einsum("btd,bhd->bth", h, w["up.weight"]) + w["up.bias"][:, None])   # (B, T, hidden)
+        out = torch.einsum("bth,bdh->btd", self.hook_hidden(a), w["down.weight"]) + w["down.bias"][:, None]
+        return self.hook_out(out)
 
     # --- surgery (a sleep phase grows, prunes and resets levels) ------------------------------
     @property

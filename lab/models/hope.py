@@ -3,11 +3,16 @@
     u ← LN(x);  c = CausalConv4(u)                    local convolution of window 4
     q = c W_q   (the only fixed projection)           per head, ℓ2-normalised in the memory
     y = SelfModifyingMemory(q; keys/values generated from c by their own memories)
+        y_t = M_{t−1}(q_t) (read, then write: the paper's order) or M_t(q_t), `memory_read`
     x ← x + W_o y
     x ← CMS(x)                                        K levels, each with its own update frequency
 
 The default has three CMS levels whose chunk sizes are 128, 512 and 2,048 tokens of the
 stream (REFERENCE §3's seed example; the papers' language-model chunk sizes are not stated).
+
+Read order (REFERENCE §4, "Read order"): the equations write the output o_t = M_{t−1}(q_t), with
+the memory's state before token t's own write. `memory_read` offers it ("before_write") and the
+read-after-write y_t = M_t(q_t) ("after_write") the lab used before; the default is the paper's.
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from lab.config import bounded
+from lab.config import bounded, choice
 from lab.hooks import HookPoint
 from lab.memory.self_modifying import SelfModifyingMemory
 from lab.models.base import LabModel, ModelConfig, levels_field
@@ -28,6 +33,9 @@ class HopeConfig(ModelConfig):
     memory_chunk: int = bounded(8, 1, 512, "tokens per chunk of the self-modifying memory (1 = exact recurrence)")
     memory_hidden: int = bounded(16, 4, 1024, "hidden width of each self-modifying memory's MLP")
     eta_max: float = bounded(0.5, 0.01, 2.0, "largest inner learning rate η_t")
+    memory_read: str = choice("before_write", ("before_write", "after_write"),
+                              "read the memory before token t's own write (o_t = M_{t−1}(q_t), "
+                              "the paper's) or after it (y_t = M_t(q_t))")
 
 
 class CausalConv(nn.Module):
@@ -49,7 +57,7 @@ class SelfModifyingTitans(nn.Module):
         self.conv = CausalConv(config.d_model)
         self.w_q = nn.Linear(config.d_model, config.d_model, bias=False)
         self.memory = SelfModifyingMemory(d_head, config.n_heads, config.memory_hidden,
-                                          config.memory_chunk, config.eta_max)
+                                          config.memory_chunk, config.eta_max, config.memory_read)
         self.proj = nn.Linear(config.d_model, config.d_model)
         self.hook_out = HookPoint()        # (B, T, d_model)
 

@@ -63,6 +63,8 @@ class ForgettingSession(Session):
     kind = "forgetting"
     Settings = ForgetSettings
     refusal = "This comparison cannot run"
+    shipped_label = SHIPPED                         # how the shipped comparison is named in the picker
+    assets = "assets/forgetting/"                   # where it ships
 
     def __init__(self, shipped: Comparison | None = None, shipped_problem: str | None = None):
         super().__init__()
@@ -77,14 +79,14 @@ class ForgettingSession(Session):
     @property
     def labels(self) -> list[str]:
         """The results a user can look at: the shipped one first, then this session's, oldest first."""
-        return ([SHIPPED] if self.shipped is not None else []) + list(self.results)
+        return ([self.shipped_label] if self.shipped is not None else []) + list(self.results)
 
     @property
     def shown_label(self) -> str | None:
         """The result on screen: the one chosen last, else the newest, else the shipped one."""
         if self._shown in self.labels:
             return self._shown
-        return next(reversed(self.results), None) if self.results else (SHIPPED if self.shipped is not None else None)
+        return next(reversed(self.results), None) if self.results else (self.shipped_label if self.shipped is not None else None)
 
     def show(self, label: str) -> None:
         """Put the result `label` on screen (an unknown label changes nothing)."""
@@ -95,7 +97,7 @@ class ForgettingSession(Session):
     @property
     def shown(self) -> Comparison | None:
         label = self.shown_label
-        return self.shipped if label == SHIPPED else self.results[label].comparison if label else None
+        return self.shipped if label == self.shipped_label else self.results[label].comparison if label else None
 
     @property
     def agreement(self) -> dict | None:

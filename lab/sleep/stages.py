@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from lab.engine import Phase
+from lab.phase import Phase
 from lab.models.cms import CMSLevel
 from lab.sleep.config import SleepConfig, SleepError
 from lab.tasks.vocab import PAD

@@ -131,23 +131,25 @@ def mean_matrix(matrix: pd.DataFrame, model: str, method: str) -> np.ndarray | N
         return None
     mean = cells.groupby(["after_task", "eval_task"])["accuracy"].mean().reset_index()
     T = int(mean["eval_task"].max())
-    R = np.full((T + 1, T), np.nan)
+    R = np.full((max(T, int(mean["after_task"].max())) + 1, T), np.nan)     # a deployment may have more phases
     for r in mean.itertuples():
         R[int(r.after_task), int(r.eval_task) - 1] = r.accuracy
     return R
 
 
 def accuracy_matrix_figure(matrix: pd.DataFrame, task_names: list[str], models: list[str],
-                           method: str = "naive") -> go.Figure:
+                           method: str = "naive", row_labels: list[str] | None = None) -> go.Figure:
     """R as a heatmap per model (mean over seeds): row i = after training on tasks 1..i, column
-    j = accuracy on task j; row 0 is the untrained model. The numbers are printed in the cells."""
+    j = accuracy on task j; row 0 is the untrained model. The numbers are printed in the cells.
+    `row_labels` names the rows otherwise (a deployment: after pretraining, after each visit)."""
     models = list(models)
     n_seeds = int(matrix["seed"].nunique()) if len(matrix) else 0
     seeds_text = f"mean of {n_seeds} seeds" if n_seeds > 1 else "one seed"
-    layout = base_layout(f"Accuracy matrix R: row = after training on tasks 1..i, column = task evaluated "
-                         f"({method}, {seeds_text})", height=150 + 62 * (len(task_names) + 1), top=96)
+    rows_labels = row_labels or ["untrained"] + [f"after {name}" for name in task_names]
+    what = "row = after each phase" if row_labels else "row = after training on tasks 1..i"
+    layout = base_layout(f"Accuracy matrix R: {what}, column = task evaluated ({method}, {seeds_text})",
+                         height=150 + 62 * len(rows_labels), top=96)
     refs = _panels(layout, models or ["(none)"], gap=0.05)
-    rows_labels = ["untrained"] + [f"after {name}" for name in task_names]
     data = []
     for i, (model, ref) in enumerate(zip(models, refs)):
         R = mean_matrix(matrix, model, method)

@@ -134,16 +134,23 @@ def update_grid(records: pd.DataFrame, n_levels: int, total_steps: int, max_colu
 
 
 def update_timeline_figure(records: pd.DataFrame, stream: StreamLayout, chunk_steps: tuple[int, ...],
-                           cursor: int | None = None, max_columns: int = 1500) -> go.Figure:
+                           cursor: int | None = None, max_columns: int = 1500,
+                           chunk_tokens: tuple[int, ...] | None = None) -> go.Figure:
     """Step × level: a mark wherever a level's parameters changed, coloured by the update's size.
 
-    Slow levels show sparse marks (one per chunk), fast levels dense ones.
+    Slow levels show sparse marks (one per chunk), fast levels dense ones. Updates of the outer
+    optimizer ("update_norm" rows, between steps) fill the heatmap; online updates while the
+    stream is read ("online_update_norm" rows, lab.online) are drawn as ticks at their token of the
+    stream (x = tokens / tokens per step), on the level's row, in the level's colour.
     """
     n_levels = len(chunk_steps)
-    layout = base_layout("When each CMS level updates, and by how much", height=130 + 56 * n_levels, top=44,
-                         left=210, fixed_margins=True)
+    online = _metric(records, "online_update_norm")
+    title = "When each CMS level updates, and by how much" + (" (ticks: online, while reading)" if len(online) else "")
+    layout = base_layout(title, height=130 + 56 * n_levels, top=44, left=230, fixed_margins=True)
     x, z, bin_size = update_grid(records, n_levels, stream.total_steps, max_columns)
     labels = [level_label(level, chunk_steps[level]) for level in range(n_levels)]
+    if len(online) and chunk_tokens:
+        labels = [f"{level_label(level)} · every {chunk_tokens[level]:,} tokens" for level in range(n_levels)]
     z_list = [[None if math.isnan(v) else float(v) for v in row] for row in z]
     top = float(np.nanmax(z)) if np.isfinite(z).any() else 0.0
     data = [{"type": "heatmap", "z": z_list, "x": x, "y": labels, "colorscale": SEQUENTIAL, "hoverongaps": False,
@@ -153,7 +160,17 @@ def update_timeline_figure(records: pd.DataFrame, stream: StreamLayout, chunk_st
             # keeps every level's row and label on the axis even before any update
             {"type": "scatter", "x": [0] * n_levels, "y": labels, "mode": "markers", "marker": {"opacity": 0},
              "hoverinfo": "skip", "showlegend": False}]
-    if not np.isfinite(z).any():
+    for level in range(n_levels):
+        mine = online[online["level"] == level]
+        if not len(mine):
+            continue
+        xs, ys = thin((mine["tokens"] / stream.tokens_per_step).tolist(), mine["value"].tolist())
+        data.append({"type": "scatter", "x": xs, "y": [labels[level]] * len(xs), "mode": "markers",
+                     "name": f"level {level}, online", "showlegend": False,
+                     "marker": {"symbol": "line-ns-open", "size": 18, "color": level_color(level), "line": {"width": 2}},
+                     "customdata": ys, "hovertemplate": "%{y}<br>online update at step %{x:.2f}<br>"
+                                                       "‖Δθ‖ = %{customdata:.3g}<extra></extra>"})
+    if not np.isfinite(z).any() and not len(online):
         layout["annotations"].append(note("No level has updated yet"))
     _finish(layout, stream, cursor, "", phase_labels=False)
     if bin_size > 1:

@@ -422,7 +422,8 @@ def hand_self_modifying(mem, q, xk, xv, chunk):
 
 def make_self_modifying(chunk, seed=0, d=3, heads=2, hidden=4, eta_max=0.9):
     torch.manual_seed(seed)
-    mem = SelfModifyingMemory(d, heads=heads, hidden=hidden, chunk_size=chunk, eta_max=eta_max).double()
+    mem = SelfModifyingMemory(d, heads=heads, hidden=hidden, chunk_size=chunk, eta_max=eta_max,
+                              read_order="after_write").double()   # the hand loop reads after the write
     with torch.no_grad():   # make the gates data-dependent and the second layers matter
         mem.eta_readout.normal_()
         mem.alpha_readout.normal_()

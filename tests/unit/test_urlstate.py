@@ -28,7 +28,7 @@ def test_default_levels_stay_out_of_the_url():
 
 def test_every_url_key_names_a_real_field():
     for key, path in PARAMS.items():
-        owner = RunConfig() if len(path) == 1 else RunConfig().stream
+        owner = RunConfig() if len(path) == 1 else getattr(RunConfig(), path[0])
         assert hasattr(owner, path[-1]), key
 
 
