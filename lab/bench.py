@@ -112,6 +112,25 @@ def cms_overhead(repeats: int, device, d: int = 64, hidden: int = 288, levels: i
             "plain_params": sum(p.numel() for p in plain.parameters())}
 
 
+def online_read(device, tokens: int = 4096, repeats: int = 2) -> dict:
+    """Reading a deployment stream of `tokens` tokens (one stream, one 9-token document a step) with
+    the default HOPE frozen, against the same read with its CMS levels learning online (lab.online):
+    seconds of each and their ratio (issue target: at most 3×)."""
+    from lab.deploy import DeploySettings
+
+    settings = DeploySettings(deploy_batch=1, deploy_steps=1000, eval_every=100_000)
+    seconds = {"hope/frozen": [], "hope/cms_online": []}
+    read_tokens = 0
+    for _ in range(repeats):                                   # interleaved: A, B, A, B …
+        for variant in seconds:
+            run = Run(settings.deploy_config(variant, 0).replace(eval_every=100_000), device=device)
+            steps = -(-tokens // run.stream.tokens_per_step)
+            seconds[variant].append(_timed(lambda: run.step(steps), device))
+            read_tokens = steps * run.stream.tokens_per_step
+    frozen, online = (statistics.median(v) for v in seconds.values())
+    return {"tokens": read_tokens, "frozen_s": frozen, "online_s": online, "ratio_online_over_frozen": online / frozen}
+
+
 def run_bench(repeats: int = 20) -> dict:
     device = get_device()
     if device.type == "cuda":
@@ -122,6 +141,7 @@ def run_bench(repeats: int = 20) -> dict:
         "forward_backward_16x64": forward_backward(repeats, device),
         "titans_memory": titans_modes(repeats, device),
         "cms_vs_plain_mlp": cms_overhead(repeats, device),
+        "online_cms_read_4096": online_read(device),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     if device.type == "cuda":

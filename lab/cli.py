@@ -100,6 +100,14 @@ def _parser() -> argparse.ArgumentParser:
                         help="a DeploySettings field, e.g. --set deploy_steps=150 --set online_lr=0.02 (repeatable)")
     deploy.add_argument("--out", required=True)
 
+    sweep = sub.add_parser("sweep", help="a grid or random search over an experiment's settings and seeds on Ray Tune")
+    sweep.add_argument("spec", nargs="?", help="the sweep's JSON file (optional with --resume: the folder's own)")
+    sweep.add_argument("--out", required=True, help="the sweep's folder (records.csv, summary.json, failures.json)")
+    sweep.add_argument("--address", help="an existing Ray cluster, e.g. auto (default: a local Ray in this process)")
+    sweep.add_argument("--resume", action="store_true", help="resume the sweep in --out (the same spec resumes anyway)")
+    sweep.add_argument("--max-concurrent", type=int, metavar="N", help="at most N trials at once (default: 1 per CPU)")
+    sweep.add_argument("--retry-failed", action="store_true", help="run the trials that raised again")
+
     fingerprint = sub.add_parser("fingerprint", help="hashes of the records of fixed short runs (a change that "
                                                      "must not change any number keeps them)")
     fingerprint.add_argument("--out", default=None, help="also write every frame as CSV and the hashes as JSON here")
@@ -340,6 +348,16 @@ def _writable(out: str) -> Path:
     return path
 
 
+def cmd_sweep(args) -> int:
+    from lab.sweep import SweepError, sweep_command
+
+    try:                                               # a bad spec: SpecError, a ConfigError (exit 2)
+        return sweep_command(args.spec, _writable(args.out), args.address, args.resume, args.max_concurrent,
+                             args.retry_failed, progress=_progress)
+    except SweepError as err:                          # a spec file or a folder that cannot be used: exit 2
+        raise UsageError(str(err)) from err
+
+
 def cmd_fingerprint(args) -> int:
     from lab.fingerprint import fingerprint
 
@@ -348,7 +366,7 @@ def cmd_fingerprint(args) -> int:
 
 
 COMMANDS = {"info": cmd_info, "train": cmd_train, "forget": cmd_forget, "sleep": cmd_sleep, "bench": cmd_bench,
-            "deploy": cmd_deploy, "fingerprint": cmd_fingerprint}
+            "deploy": cmd_deploy, "fingerprint": cmd_fingerprint, "sweep": cmd_sweep}
 
 
 def main(argv: list[str] | None = None) -> int:

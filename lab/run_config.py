@@ -37,8 +37,8 @@ class RunConfig(Config):
     def check(self):
         if self.level_lr_scale and self.cms_chunk_tokens and len(self.level_lr_scale) != len(self.cms_chunk_tokens):
             self.fail("level_lr_scale", f"needs one entry per CMS level ({len(self.cms_chunk_tokens)})")
-        if self.cms_chunk_tokens:
-            resolve_levels(default_config(self.model).cms_levels, self.cms_chunk_tokens)   # the level cap
+        if self.cms_chunk_tokens or self.level_lr_scale:     # the level cap, one scale per level
+            resolve_levels(default_config(self.model).cms_levels, self.cms_chunk_tokens, self.level_lr_scale)
 
     def model_config(self, vocab_size: int, seq_len: int):
         """The model's config: the family default at this preset, sized to the stream, with the

@@ -16,7 +16,10 @@ from lab.tasks.stream import KINDS
 from lab.viz.palette import model_label
 
 STREAM_LABELS = {"languages": "synthetic languages (translate)", "recall": "associative recall (key → value)",
-                 "two_languages": "two languages learned in context"}
+                 "two_languages": "two languages learned in context",
+                 "split_digits": "Split-Digits (8×8 images, two classes a task)",
+                 "permuted_digits": "Permuted-Digits (8×8 images, a pixel permutation a task)",
+                 "tracking": "state tracking (parity, sums mod k, permutations)"}
 OVERLAPS = (0.0, 0.25, 0.5, 0.75, 1.0)
 OVERLAP_LABELS = {0.0: "disjoint", 0.25: "a quarter shared", 0.5: "half shared", 0.75: "three quarters shared",
                   1.0: "conflicting (all shared)"}

@@ -21,7 +21,10 @@ from lab.urlstate import with_values
 from lab.viz.palette import model_label
 
 STREAM_LABELS = {"languages": "synthetic languages (translate)", "recall": "associative recall (key → value)",
-                 "two_languages": "two languages learned in context"}
+                 "two_languages": "two languages learned in context",
+                 "split_digits": "Split-Digits (8×8 images, two classes a task)",
+                 "permuted_digits": "Permuted-Digits (8×8 images, a pixel permutation a task)",
+                 "tracking": "state tracking (parity, sums mod k, permutations)"}
 KEYS = {"model": "pg_model", "preset": "pg_preset", "stream": "pg_stream", "tasks": "pg_tasks",
         "steps": "pg_steps", "optimizer": "pg_optimizer", "lr": "pg_lr", "seed": "pg_seed", "online": "pg_online",
         "online_lr": "pg_online_lr", "trainable": "pg_trainable"}

@@ -69,8 +69,12 @@ class DeployJob:
     """Pretraining and deployment runs of `settings`, advanced a few steps at a time; `result()`
     once `done`."""
 
-    def __init__(self, settings: DeploySettings, seeds: list[int] | None = None, chunk: int = 25):
+    def __init__(self, settings: DeploySettings, seeds: list[int] | None = None, chunk: int = 25,
+                 pretrained: dict | None = None):
+        """`pretrained`: a dict shared between jobs that keeps pretrained weights by their
+        RunConfig (a sweep over deployment settings then pretrains each model once)."""
         self.settings, self.chunk = settings, int(chunk)
+        self._shared = pretrained
         self.seeds = settings.seed_list() if seeds is None else [int(s) for s in seeds]
         self.units: list[Unit] = []
         deploy_steps = settings.deploy_steps * settings.new_tasks * settings.rounds
@@ -111,9 +115,13 @@ class DeployJob:
         step = self._run.step_count if self._run is not None else 0
         return f"run {self.index + 1} of {len(self.units)}: {unit.label()}: step {step}/{unit.steps}"
 
-    def _start(self, unit: Unit) -> Run:
+    def _start(self, unit: Unit) -> Run | None:
         s = self.settings
         if unit.kind == "pretrain":
+            key = s.pretrain_config(unit.name, unit.seed).to_json()
+            if self._shared is not None and key in self._shared:
+                self._pretrained[unit.name] = self._shared[key]
+                return None
             return Run(s.pretrain_config(unit.name, unit.seed))
         run = Run(s.deploy_config(unit.name, unit.seed), start_from=self._pretrained[VARIANTS[unit.name].arch])
         if not self.task_names:
@@ -142,6 +150,10 @@ class DeployJob:
             unit = self.units[self.index]
             if self._run is None:
                 self._run = self._start(unit)
+                if self._run is None:                     # pretrained weights shared by an earlier job
+                    self.steps_done += unit.steps
+                    self.index += 1
+                    continue
             run = self._run
             before = run.step_count
             run.step(self.chunk if max_steps is None else max(1, min(self.chunk, max_steps - taken)))
@@ -158,6 +170,8 @@ class DeployJob:
     def _finish(self, run: Run, unit: Unit) -> None:
         if unit.kind == "pretrain":
             self._pretrained[unit.name] = copy.deepcopy(run.model.state_dict())
+            if self._shared is not None:
+                self._shared[run.config.to_json()] = self._pretrained[unit.name]
         else:
             for after, row in enumerate(run.accuracy_matrix()):
                 for j, acc in enumerate(row):
@@ -196,6 +210,7 @@ class DeployJob:
         summary = build_summary(matrix, records, list(s.variants), self.seeds, self.task_names, s.base_tasks,
                                 self.boundaries_steps, self.phase_tasks)
         summary.update(settings=s.to_dict(), wall_seconds=time.perf_counter() - self.started,
-                       config=s.deploy_config(s.variants[0], self.seeds[0]).to_dict())
+                       config=s.deploy_config(s.variants[0], self.seeds[0]).to_dict(),
+                       boundaries_steps=self.boundaries_steps)
         return Deployment(matrix, records, summary, self.task_names, self.boundaries_tokens, None, knowledge,
                           self.phase_tasks)

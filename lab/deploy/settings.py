@@ -16,6 +16,10 @@ A variant is an architecture and a way to deploy it (`VARIANTS`):
 
 Architectures: "transformer", "hope" (its three levels, 128 / 512 / 2,048 tokens) and "hope1" (HOPE
 with one CMS level of the same total width, every `hope1_chunk` tokens).
+
+The online defaults (rate 3e-5, slower levels learning 10× and 100× slower) were chosen on tuning
+seeds 100 and 101 (`python -m lab.deploy.tune`), never on the reported seeds: the cell with the
+highest final accuracy over all languages, base and new. The grid is the regime map of the README.
 """
 from __future__ import annotations
 
@@ -70,18 +74,22 @@ class DeploySettings(Config):
     base_tasks: int = bounded(3, 1, 6, "languages of the pretraining mixture")
     new_tasks: int = bounded(3, 2, 6, "new languages of the deployment")
     rounds: int = bounded(2, 1, 4, "how many times the new languages come round (2: A B C A B C)")
-    pretrain_steps: int = bounded(750, 1, 100_000, "pretraining steps on the base mixture (batch 8)")
-    deploy_steps: int = bounded(100, 1, 100_000, "deployment steps per language visit")
+    pretrain_steps: int = bounded(1500, 1, 100_000, "pretraining steps on the base mixture (batch 8)")
+    deploy_steps: int = bounded(150, 1, 100_000, "deployment steps per language visit")
     deploy_batch: int = bounded(1, 1, 64, "documents read per deployment step (the online streams)")
     overlap: float = bounded(0.5, 0.0, 1.0, "source words shared between languages")
-    seeds: int = bounded(5, 1, 20, "number of seeds, 0..seeds-1")
+    seeds: int = bounded(5, 1, 20, "number of seeds: first_seed, first_seed + 1, …")
+    first_seed: int = bounded(0, 0, 2**31 - 1, "the first seed (tune on other seeds than those reported)")
     preset: str = choice("small", tuple(PRESETS), "model size")
     lr: float = bounded(1e-3, 1e-6, 10.0, "learning rate of pretraining and of fine-tuning")
-    online_lr: float = bounded(0.01, 0.0, 10.0, "online learning rate of the CMS levels (times each level's scale)")
-    level_lr_scale: tuple[float, ...] = bounded((), 0.0, 100.0, "online rate multiplier per HOPE level (empty = 1)")
+    online_lr: float = bounded(3e-5, 0.0, 10.0, "online learning rate of the CMS levels (times each level's scale)")
+    level_lr_scale: tuple[float, ...] = bounded((1.0, 0.1, 0.01), 0.0, 100.0,
+                                                "online rate multiplier per HOPE level (empty = 1)")
+    online_chunks: tuple[int, ...] = bounded((), 1, 10_000_000, "chunk in tokens of each HOPE level while it learns "
+                                                               "online (empty = the family's 128, 512, 2048)")
     hope1_chunk: int = bounded(128, 1, 100_000, "chunk in tokens of the single level of hope1")
     replay: int = bounded(64, 1, 100_000, "replay buffer in documents (the replay variants)")
-    eval_every: int = bounded(5, 1, 100_000, "evaluate every K deployment steps")
+    eval_every: int = bounded(10, 1, 100_000, "evaluate every K deployment steps")
     eval_size: int = bounded(32, 1, 4096, "held-out sequences per language")
     sleep_distill_steps: int = bounded(60, 0, 100_000, "distillation steps of a sleep (+sleep variants)")
 
@@ -90,6 +98,8 @@ class DeploySettings(Config):
             self.fail("variants", f"choose at least one of {', '.join(VARIANTS)}")
         if [v for v in self.variants if v not in VARIANTS] or len(set(self.variants)) != len(self.variants):
             self.fail("variants", f"each variant must be one of {', '.join(VARIANTS)}, named once")
+        if self.online_chunks and len(self.online_chunks) != 3:
+            self.fail("online_chunks", "give one chunk per HOPE level (3), or none")
         if any(VARIANTS[v].sleep for v in self.variants) and self.deploy_batch != 1:
             self.fail("deploy_batch", "the +sleep variants fold one stream's fast weights into the model: use 1")
         self.deploy_config("hope/cms_online", 0)                 # the runs' own checks, before any work
@@ -120,8 +130,11 @@ class DeploySettings(Config):
         order = tuple(range(self.base_tasks, self.base_tasks + self.new_tasks)) * self.rounds
         stream = self._stream(seed, schedule=order, steps_per_task=self.deploy_steps, batch_size=self.deploy_batch)
         arch = self._arch(v.arch)
-        if v.mode == "cms_online" and v.arch == "hope" and self.level_lr_scale:
-            arch["level_lr_scale"] = self.level_lr_scale
+        if v.mode == "cms_online" and v.arch == "hope":
+            if self.level_lr_scale:
+                arch["level_lr_scale"] = self.level_lr_scale
+            if self.online_chunks:                  # the widths stay the family's: the pretrained weights fit
+                arch["cms_chunk_tokens"] = self.online_chunks
         online = {"enabled": v.mode == "cms_online", "lr": self.online_lr}
         return RunConfig(stream=stream, seed=seed, eval_every=self.eval_every, trainable="all" if v.outer else "none",
                          replay=self.replay if v.mode == "replay" else 0, online=online, **arch)
@@ -131,4 +144,4 @@ class DeploySettings(Config):
                            record_every=max(1, self.sleep_distill_steps // 10))
 
     def seed_list(self) -> list[int]:
-        return list(range(self.seeds))
+        return list(range(self.first_seed, self.first_seed + self.seeds))

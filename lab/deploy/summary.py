@@ -171,3 +171,25 @@ class Deployment(Comparison):
         path = Path(folder) / "knowledge.csv"
         result.knowledge = pd.read_csv(path) if path.is_file() else pd.DataFrame()
         return result
+
+
+def merge(parts: list[Deployment]) -> Deployment:
+    """One deployment from runs of the same settings on different seeds (e.g. made in parallel)."""
+    first = parts[0]
+    settings = {k: v for k, v in first.summary["settings"].items() if k not in ("seeds", "first_seed")}
+    for other in parts[1:]:
+        mine = {k: v for k, v in other.summary["settings"].items() if k not in ("seeds", "first_seed")}
+        if mine != settings or other.task_names != first.task_names:
+            raise ValueError("only deployments of the same settings (seeds apart) can be merged")
+    matrix = pd.concat([p.matrix for p in parts], ignore_index=True)
+    records = pd.concat([p.records for p in parts], ignore_index=True)
+    seeds = sorted(int(s) for p in parts for s in p.seeds)
+    steps = sorted({int(x) for x in first.summary.get("boundaries_steps", [])})
+    summary = build_summary(matrix, records, first.models, seeds, first.task_names, first.summary["base_tasks"],
+                            steps, first.phase_tasks)
+    summary.update(settings=dict(first.summary["settings"], first_seed=seeds[0], seeds=len(seeds)),
+                   wall_seconds=sum(p.summary.get("wall_seconds", 0.0) for p in parts),
+                   config=first.summary.get("config"), boundaries_steps=steps)
+    knowledge = pd.concat([p.knowledge for p in parts], ignore_index=True)
+    return Deployment(matrix, records, summary, first.task_names, first.boundaries_tokens, None, knowledge,
+                      first.phase_tasks)

@@ -1,9 +1,14 @@
 """Seeded synthetic tasks and continual streams, plus the scoring every task shares.
 
 - vocab.py: the shared token vocabulary, seed mixing, the `Task` base class
+- registry.py: the stream kinds, each registered once beside its builder (`register_kind`)
 - languages.py: synthetic languages (translation as next-token prediction)
 - recall.py: multi-query associative recall
-- two_languages.py: two languages learned in context (A only, B only, both)
+- two_languages.py: two languages learned in context (dictionary layout: A, B, both; lesson layout:
+  A, B, both_sequential, both_interleaved), per-language accuracy and the recovery ratio
+- digits.py: Split-Digits and Permuted-Digits (scikit-learn's 8×8 digits as pixel tokens), anchors
+- tracking.py: sequential state tracking (parity, mod_sum, perm3, perm5), accuracy against length
+- scoring.py: `masked_loss`, `score`, `score_within` (a restricted answer head)
 - stream.py: `StreamConfig`, `build_stream`, `Stream`
 
 Every task has `name`, `seq_len`, `sample(batch_size, generator)`, `eval_set(n, seed)`,
@@ -12,58 +17,23 @@ logits into the accuracies that fill the matrix of REFERENCE.md §7 (lab.metrics
 """
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-
+from .digits import DigitsTask, build_permuted_digits, build_split_digits
 from .languages import RULES, LanguageTask, build_languages
 from .recall import RecallTask, build_recall
+from .registry import Anchor, StreamKind, anchors, get_kind, kinds, labels, register_kind
+from .scoring import masked_loss, score, score_within
 from .stream import KINDS, Stream, StreamConfig, build_stream
-from .two_languages import MODES, InContextTranslationTask, build_two_languages
+from .tracking import PROBLEMS, TrackingTask, build_tracking, length_curve
+from .two_languages import (LESSON_MODES, MODES, InContextTranslationTask, LessonTask, build_two_languages,
+                            language_accuracy, recovery_ratio, split_by_language)
 from .vocab import IGNORE, PAD, QUERY, SEP, Task, Vocab, make_generator, mix_seed
 
 
-def masked_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over the scored positions, a differentiable scalar tensor.
-
-    logits: [B, T, V]; targets: [B, T] with IGNORE where not scored.
-    """
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
-                           ignore_index=IGNORE)
-
-
-@torch.no_grad()
-def score(logits: torch.Tensor, targets: torch.Tensor) -> dict:
-    """Evaluation numbers of one batch, as Python floats.
-
-    logits: [B, T, V]; targets: [B, T] (IGNORE = not scored).
-    - loss: mean cross-entropy over scored positions
-    - token_acc: fraction of scored tokens whose argmax is right
-    - seq_acc: fraction of sequences (among those with a scored token) whose scored tokens are
-      all right
-    - n_tokens, n_seqs: how many were scored
-    With nothing scored, loss / token_acc / seq_acc are nan.
-    """
-    if logits.dim() != 3 or targets.shape != logits.shape[:2]:
-        raise ValueError(f"score: logits must be [B, T, V] and targets [B, T], got "
-                         f"{tuple(logits.shape)} and {tuple(targets.shape)}")
-    mask = targets != IGNORE                                   # [B, T]
-    n_tokens = int(mask.sum())
-    rows = mask.any(dim=1)                                     # [B]
-    n_seqs = int(rows.sum())
-    if n_tokens == 0:
-        nan = float("nan")
-        return {"loss": nan, "token_acc": nan, "seq_acc": nan, "n_tokens": 0, "n_seqs": 0}
-    loss = float(masked_loss(logits, targets))
-    right = (logits.argmax(dim=-1) == targets) | ~mask         # [B, T], unscored count as right
-    token_acc = float(((logits.argmax(dim=-1) == targets) & mask).sum()) / n_tokens
-    seq_acc = float((right.all(dim=1) & rows).sum()) / n_seqs
-    return {"loss": loss, "token_acc": token_acc, "seq_acc": seq_acc,
-            "n_tokens": n_tokens, "n_seqs": n_seqs}
-
-
 __all__ = [
-    "IGNORE", "PAD", "SEP", "QUERY", "KINDS", "MODES", "RULES",
-    "Vocab", "Task", "LanguageTask", "RecallTask", "InContextTranslationTask",
-    "build_languages", "build_recall", "build_two_languages",
-    "StreamConfig", "Stream", "build_stream", "score", "masked_loss", "make_generator", "mix_seed",
+    "IGNORE", "PAD", "SEP", "QUERY", "KINDS", "MODES", "LESSON_MODES", "RULES", "PROBLEMS",
+    "Vocab", "Task", "LanguageTask", "RecallTask", "InContextTranslationTask", "LessonTask", "DigitsTask",
+    "TrackingTask", "build_languages", "build_recall", "build_two_languages", "build_split_digits",
+    "build_permuted_digits", "build_tracking", "StreamConfig", "Stream", "build_stream", "score", "score_within",
+    "masked_loss", "make_generator", "mix_seed", "register_kind", "StreamKind", "Anchor", "kinds", "get_kind",
+    "labels", "anchors", "length_curve", "language_accuracy", "recovery_ratio", "split_by_language",
 ]

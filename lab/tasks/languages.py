@@ -26,6 +26,7 @@ from typing import Sequence
 
 import torch
 
+from .registry import register_kind
 from .vocab import LETTERS, SEP, Task, Vocab, make_generator, mix_seed
 
 RULES = ("same", "reverse", "swap_pairs", "rotate")
@@ -148,3 +149,13 @@ def build_languages(n_languages: int, lexicon_size: int = 24, target_words: int 
         tasks.append(LanguageTask(vocab, i, pools[i], targets[torch.tensor(lex, dtype=torch.long)],
                                   chosen[i], words, mix_seed(seed, "languages", "task", i)))
     return vocab, tasks
+
+
+def _build(cfg) -> tuple[Vocab, list[LanguageTask]]:
+    return build_languages(cfg.n_tasks, cfg.lexicon_size, cfg.target_words, cfg.overlap, cfg.words, cfg.rules,
+                           cfg.seed)
+
+
+register_kind("languages", _build, "synthetic languages (translate)",
+              "translate sentences of synthetic languages, one language a task", max_tasks=len(LETTERS), order=10,
+              fields=("overlap", "words", "lexicon_size", "target_words", "rules"))

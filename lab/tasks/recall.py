@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 
+from .registry import register_kind
 from .vocab import SEP, Task, Vocab, mix_seed, rand_distinct
 
 
@@ -62,3 +63,19 @@ def build_recall(n_tasks: int, n_keys: int = 24, n_values: int = 24, overlap: fl
     tasks = [RecallTask(vocab, i, key_pools[i], value_pools[i], n_pairs, n_queries,
                         mix_seed(seed, "recall", "task", i)) for i in range(n_tasks)]
     return vocab, tasks
+
+
+def check_words(cfg) -> None:
+    """recall and two_languages draw `words` distinct source words (keys) from `lexicon_size`."""
+    if cfg.words > cfg.lexicon_size:
+        cfg.fail("words", f"{cfg.kind} draws {cfg.words} distinct words from lexicon_size = "
+                          f"{cfg.lexicon_size}: must be at most lexicon_size")
+
+
+def _build(cfg) -> tuple[Vocab, list[RecallTask]]:
+    return build_recall(cfg.n_tasks, cfg.lexicon_size, cfg.target_words, cfg.overlap, cfg.words, None, cfg.seed)
+
+
+register_kind("recall", _build, "associative recall (key → value)",
+              "recall the value of each key asked, from pairs given in context (MQAR)", max_tasks=8,
+              check=check_words, order=20, fields=("overlap", "words", "lexicon_size", "target_words"))

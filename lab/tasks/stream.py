@@ -1,7 +1,10 @@
 """Continual streams: a sequence of phases, each training on one task, revisits allowed.
 
 `build_stream(StreamConfig(...))` builds the tasks of one kind on one shared vocabulary, pads
-them to one `seq_len`, and lays out the phases. The accuracy matrix of REFERENCE.md §7 is
+them to one `seq_len`, and lays out the phases. The kinds are not listed here: each task family
+registers its kind beside its builder (`lab.tasks.registry.register_kind`), this module discovers
+them on import, and `KINDS`, the `kind` field's choices, `build_stream` and the kind's own checks
+(its `max_tasks`, its `check`) all read that registry. The accuracy matrix of REFERENCE.md §7 is
 measured at `boundaries_steps()` (lab.metrics turns it into ACC, BWT, FWT, forgetting).
 
 Joint training (the reference of intransigence, REFERENCE.md §7): with `joint=True` the phases
@@ -23,22 +26,25 @@ from dataclasses import dataclass, field
 import torch
 
 from ..config import Config, bounded, choice, flag
-from .languages import RULES, build_languages
-from .recall import build_recall
-from .two_languages import MODES, build_two_languages
+from .languages import RULES
+from .registry import N_TASKS_MAX, discover, get_kind, kind_names, kinds
+from .tracking import PROBLEMS
 from .vocab import Task, Vocab, make_generator, mix_seed
 
-KINDS = ("languages", "recall", "two_languages")
+discover()                      # every module of lab.tasks registers its kinds (lab.tasks.registry)
+KINDS = kind_names()
+_KIND_DOC = "task family: " + "; ".join(f"{k.name}: {k.doc}" for k in kinds())
 
 
 @dataclass(frozen=True)
 class StreamConfig(Config):
-    """What a continual stream is made of. Field meanings per kind are in the docs below."""
+    """What a continual stream is made of. Field meanings per kind are in the docs below; a field a
+    kind does not read is ignored by it (each kind lists its own in `StreamKind.fields`)."""
 
-    kind: str = choice("languages", KINDS, "task family: synthetic languages, associative recall, "
-                                           "or two languages learned in context")
-    n_tasks: int = bounded(3, 1, 8, "number of tasks (languages; recall pools; for two_languages "
-                                     "at most 3: A only, B only, both)")
+    kind: str = choice("languages", KINDS, _KIND_DOC)
+    n_tasks: int = bounded(3, 1, N_TASKS_MAX, "number of tasks (languages; recall pools; two_languages: its "
+                                               "modes; digits: class pairs or permutations; tracking: problems); "
+                                               "each kind has its own maximum")
     steps_per_task: int = bounded(250, 1, 100_000, "training steps of each phase")
     overlap: float = bounded(0.5, 0.0, 1.0, "fraction of source words (recall: keys and values) "
                                              "shared between tasks: 0 disjoint, 1 all shared")
@@ -47,7 +53,7 @@ class StreamConfig(Config):
                                     "two_languages: dictionary entries a language (= queries)")
     lexicon_size: int = bounded(24, 2, 512, "source words per language; recall: keys per task")
     target_words: int = bounded(24, 2, 512, "shared target words; recall: values per task")
-    schedule: tuple[int, ...] = bounded((), 0, 7, "task order with revisits, e.g. 0,1,2,0; "
+    schedule: tuple[int, ...] = bounded((), 0, N_TASKS_MAX - 1, "task order with revisits, e.g. 0,1,2,0; "
                                                   "empty = 0..n_tasks-1 once each")
     rules: tuple[str, ...] = field(default=(), metadata={
         "doc": f"languages only: word-order rule of each language ({', '.join(RULES)}), one for all, "
@@ -55,6 +61,18 @@ class StreamConfig(Config):
     seed: int = bounded(0, 0, 2**31 - 1, "seed of the tasks (lexicons, rules) and of the batches")
     joint: bool = flag(False, "train on a uniform mixture of the schedule's tasks at every step instead of "
                               "one task after another (the joint reference of intransigence)")
+    # fields of the later kinds (ignored by the others); their defaults change no earlier stream
+    lessons: bool = flag(False, "two_languages: each language's context is a lesson (its dictionary, then "
+                                "worked examples), and the modes are A, B, both_sequential, both_interleaved")
+    pixel_levels: int = bounded(4, 2, 16, "digits: grey levels a pixel token is quantised to")
+    incremental: str = choice("class", ("class", "task"), "split_digits: class-incremental (the label is the digit, "
+                                                          "10 classes) or task-incremental (a task tag first, the "
+                                                          "label one of the task's 2 digits)")
+    length: int = bounded(16, 1, 250, "tracking: symbols in a training sequence (held-out sets can be longer)")
+    modulus: int = bounded(5, 2, 32, "tracking, mod_sum: the k of the running sum modulo k")
+    problems: tuple[str, ...] = field(default=(), metadata={
+        "doc": f"tracking: the problem of each task ({', '.join(PROBLEMS)}), or empty = that order"})
+    score_every: bool = flag(False, "tracking: score the running answer after every symbol, not only at the end")
 
     def check(self) -> None:
         for i in self.schedule:
@@ -66,11 +84,12 @@ class StreamConfig(Config):
                 self.fail("rules", f"each rule must be one of {', '.join(RULES)}")
             if len(self.rules) not in (1, self.n_tasks):
                 self.fail("rules", f"give 1 rule or n_tasks = {self.n_tasks} rules, or none")
-        if self.kind == "two_languages" and self.n_tasks > len(MODES):
-            self.fail("n_tasks", "two_languages has 3 tasks (A only, B only, both): at most 3")
-        if self.kind in ("recall", "two_languages") and self.words > self.lexicon_size:
-            self.fail("words", f"{self.kind} draws {self.words} distinct words from lexicon_size = "
-                               f"{self.lexicon_size}: must be at most lexicon_size")
+        kind = get_kind(self.kind)
+        if self.n_tasks > kind.max_tasks:
+            self.fail("n_tasks", f"{self.kind} builds at most {kind.max_tasks} tasks: between 1 and {kind.max_tasks} "
+                                 f"(the field's own range, 1 to {N_TASKS_MAX}, is that of all kinds)")
+        if kind.check is not None:
+            kind.check(self)
 
 
 class Stream:
@@ -175,13 +194,7 @@ class Stream:
 def build_stream(cfg: StreamConfig | None = None) -> Stream:
     """The stream a config describes; the same config always gives the same tasks."""
     cfg = cfg or StreamConfig()
-    if cfg.kind == "languages":
-        vocab, tasks = build_languages(cfg.n_tasks, cfg.lexicon_size, cfg.target_words, cfg.overlap,
-                                       cfg.words, cfg.rules, cfg.seed)
-    elif cfg.kind == "recall":
-        vocab, tasks = build_recall(cfg.n_tasks, cfg.lexicon_size, cfg.target_words, cfg.overlap,
-                                    cfg.words, None, cfg.seed)
-    else:
-        vocab, tasks = build_two_languages(cfg.n_tasks, cfg.lexicon_size, cfg.target_words, cfg.overlap,
-                                           cfg.words, None, cfg.seed)
+    vocab, tasks = get_kind(cfg.kind).build(cfg)
+    if len(tasks) != cfg.n_tasks:
+        raise RuntimeError(f"stream kind {cfg.kind!r} built {len(tasks)} tasks for n_tasks = {cfg.n_tasks}")
     return Stream(cfg, vocab, tasks)

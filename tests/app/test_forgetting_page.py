@@ -155,3 +155,42 @@ def test_a_missing_or_broken_shipped_comparison_is_said_not_raised(shipped_at, t
     at = shipped_at(broken)
     assert_healthy(at)
     assert any("cannot read" in w.value or "does not hold" in w.value for w in at.warning)
+
+
+@pytest.fixture(scope="module")
+def tiny_deployment(tmp_path_factory):
+    """A tiny deployment written as `python -m lab deploy` writes it."""
+    from lab.deploy import DeployJob, DeploySettings
+
+    out = tmp_path_factory.mktemp("deploy") / "d"
+    settings = DeploySettings(variants=("hope/frozen", "hope/cms_online"), preset="tiny", pretrain_steps=20,
+                              deploy_steps=4, base_tasks=1, new_tasks=2, rounds=2, seeds=1, eval_every=2, eval_size=8)
+    DeployJob(settings).run_to_end().save(out)
+    return out
+
+
+def test_the_deployment_setting_shows_the_shipped_deployment_in_the_same_panels(monkeypatch, tiny_deployment):
+    monkeypatch.setattr(state, "DEPLOY_ASSETS", tiny_deployment)
+    at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT).run()
+    at.segmented_control(key="fg_mode").set_value("deployment").run()
+    assert_healthy(at)
+    deploy = at.session_state["session:deployment"]
+    assert deploy.shipped is not None and deploy.shown is deploy.shipped
+    table = at.dataframe[0].value
+    assert "savings on revisit" in table.columns and len(table) == 2
+    figures = charts(at)
+    matrix = figures["fg_matrix"]
+    assert matrix["data"][0]["y"][0] == "after pretraining" and len(matrix["data"][0]["y"]) == 5
+    reading = " ".join(m.value for m in at.markdown)
+    assert "Deployment after pretraining" in reading
+    at.segmented_control(key="fg_mode").set_value("scratch").run()
+    assert session(at).shown is not None and at.session_state["session:deployment"] is deploy   # both kept
+
+
+def test_a_missing_shipped_deployment_is_a_message_and_the_form_still_runs(monkeypatch, tmp_path):
+    monkeypatch.setattr(state, "DEPLOY_ASSETS", tmp_path / "nothing")
+    at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT).run()
+    at.segmented_control(key="fg_mode").set_value("deployment").run()
+    assert_healthy(at)
+    assert any("missing" in w.value for w in at.warning)
+    assert at.button(key="FormSubmitter:dp_setup-Run deployment")

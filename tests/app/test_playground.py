@@ -198,3 +198,16 @@ def test_compare_optimizers_draws_one_curve_per_optimizer():
     figure = charts(at)["pg_race_chart"]
     assert [t["name"] for t in figure["data"]] == ["AdamW", "M3"]
     assert all(len(t["x"]) == 10 for t in figure["data"])
+
+
+def test_online_levels_show_as_ticks_on_the_update_timeline():
+    at = open_page("playground", {**FAST, "model": "hope", "online": "1", "chunks": "9,18", "trainable": "none"})
+    assert session(at).config.online.enabled and session(at).run.online is not None
+    click(at, "pg_step10")
+    assert_healthy(at)
+    timeline = charts(at)["pg_timeline"]
+    ticks = [t for t in timeline["data"] if t.get("name", "").endswith("online")]
+    assert [t["name"] for t in ticks] == ["level 0, online", "level 1, online"]
+    assert len(ticks[0]["x"]) == 2 * len(ticks[1]["x"]) > 0          # level 0 every 9 tokens, level 1 every 18
+    assert "online" in timeline["layout"]["title"]["text"]
+    assert at.query_params["online"] == "True" and at.query_params["trainable"] == "none"

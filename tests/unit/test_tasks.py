@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lab.config import ConfigError
-from lab.tasks import (IGNORE, PAD, QUERY, SEP, InContextTranslationTask, LanguageTask, RecallTask,
+from lab.tasks import (IGNORE, KINDS, PAD, QUERY, SEP, InContextTranslationTask, LanguageTask, RecallTask,
                        StreamConfig, Vocab, build_languages, build_stream, make_generator, score)
 from lab.tasks.languages import make_lexicon, rule_permutation
 
@@ -45,8 +45,9 @@ def test_default_stream_shape():
         s.task_at(-1)
 
 
-@pytest.mark.parametrize("kind", ["languages", "recall", "two_languages"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_every_kind_samples_valid_batches(kind):
+    """Every registered kind, a new one too: shapes, token range, next-token targets, eval sets."""
     s = build_stream(StreamConfig(kind=kind, batch_size=5))
     for t in s.tasks:
         assert t.seq_len == s.seq_len
@@ -59,6 +60,9 @@ def test_every_kind_samples_valid_batches(kind):
         # next-token: a scored target is the next input token (where there is one)
         assert torch.equal(y[:, :-1][scored[:, :-1]], x[:, 1:][scored[:, :-1]])
         assert isinstance(t.decode(x[0]), str) and t.name in t.describe()
+        ex, ey = t.eval_set(7, 0)
+        assert ex.shape == ey.shape == (7, s.seq_len) and (ey != IGNORE).any(dim=1).all()
+        assert torch.equal(ex, t.eval_set(7, 0)[0])
     x, y = s.batch(0)
     assert x.shape == (5, s.seq_len)
 
@@ -267,13 +271,14 @@ def test_score_by_hand():
 
 
 def test_oracle_scores_perfectly_on_every_kind():
-    for kind in ("languages", "recall", "two_languages"):
+    for kind in KINDS:
         s = build_stream(StreamConfig(kind=kind))
         x, y = s.tasks[-1].eval_set(32, 0)
         logits = torch.nn.functional.one_hot(y.clamp(min=0), s.vocab_size).float()
         out = score(logits, y)
         assert out["token_acc"] == 1.0 and out["seq_acc"] == 1.0
-        assert isinstance(s.tasks[0], (LanguageTask, RecallTask, InContextTranslationTask))
+        if kind in ("languages", "recall", "two_languages"):
+            assert isinstance(s.tasks[0], (LanguageTask, RecallTask, InContextTranslationTask))
 
 
 # --- joint streams (the reference of intransigence) -----------------------------------------
