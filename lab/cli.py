@@ -10,112 +10,17 @@ Wrong names or values print a message that lists the valid choices and exit with
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
+from lab.cli_args import parser as build_parser
 from lab.config import ConfigError
 
 
 class UsageError(Exception):
     pass
-
-
-def _parser() -> argparse.ArgumentParser:
-    from lab.models import MODELS, PRESETS
-    from lab.optim import OPTIMIZERS
-    from lab.tasks import KINDS
-
-    p = argparse.ArgumentParser(prog="python -m lab", description="Nested Learning Lab, headless.")
-    p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: automatic, or $NLL_DEVICE)")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    info = sub.add_parser("info", help="device, torch version, models and memories")
-    info.add_argument("--json", action="store_true", help="print JSON")
-
-    def common(sp):
-        sp.add_argument("--preset", default="small", choices=list(PRESETS))
-        sp.add_argument("--optimizer", default="adamw", choices=list(OPTIMIZERS))
-        sp.add_argument("--lr", type=float, default=None)
-        sp.add_argument("--replay", type=int, default=0, help="replay buffer in sequences (0 = naive)")
-        sp.add_argument("--eval-every", type=int, default=None)
-        sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a setting by the name the Playground's address bar uses, e.g. --set chunks=64,256,1024 "
-                             "(CMS levels), --set level_lr=10,10,10, --set batch=16 (repeatable)"
-                             + ("; for the sleep phase sleep.FIELD=VALUE, e.g. --set sleep.distill_steps=100 "
-                                "(a SleepConfig field; the bare field name works too)" if sp.prog.endswith("sleep")
-                                else ""))
-
-    train = sub.add_parser("train", help="train one model on one stream")
-    train.add_argument("--model", default="hope", choices=list(MODELS))
-    train.add_argument("--task", default="languages", choices=list(KINDS), help="the stream's task family")
-    train.add_argument("--tasks", type=int, default=3, help="number of tasks in the stream")
-    train.add_argument("--steps", type=int, default=None, help="total steps (split evenly over the tasks)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", required=True)
-    common(train)
-
-    forget = sub.add_parser("forget", help="every model on the identical stream; accuracy matrices")
-    forget.add_argument("--models", default="transformer,titans,hope")
-    forget.add_argument("--task", default="languages", choices=list(KINDS))
-    forget.add_argument("--tasks", type=int, default=3)
-    forget.add_argument("--steps-per-task", type=int, default=None)
-    forget.add_argument("--seeds", type=int, default=1, help="number of seeds (0..K-1)")
-    forget.add_argument("--overlap", type=float, default=None)
-    forget.add_argument("--methods", default=None,
-                        help="naive and/or replay, comma-separated (default: naive; replay if --replay N > 0)")
-    forget.add_argument("--joint", action="store_true", help="also train the joint reference (intransigence)")
-    forget.add_argument("--eval-size", type=int, default=None, help="held-out sequences per task")
-    forget.add_argument("--keep-metrics", default=None,
-                        help="write only these metrics' rows to records.csv, e.g. accuracy (default: all)")
-    forget.add_argument("--out", required=True)
-    common(forget)
-
-    sleep = sub.add_parser("sleep", help="sleep (consolidation) against its controls on one stream")
-    sleep.add_argument("--model", default="hope", choices=list(MODELS))
-    sleep.add_argument("--task", default="languages", choices=list(KINDS))
-    sleep.add_argument("--tasks", type=int, default=3)
-    sleep.add_argument("--steps-per-task", type=int, default=None)
-    sleep.add_argument("--seed", type=int, default=0)
-    sleep.add_argument("--when", default="boundaries", choices=["boundaries", "end"],
-                       help="sleep after every task, or only after the last")
-    sleep.add_argument("--eval-size", type=int, default=None, help="held-out sequences per task")
-    sleep.add_argument("--level-lr-scale", default=None, metavar="S0,S1,…",
-                       help="learning-rate multiplier per CMS level, e.g. 10,10,10")
-    sleep.add_argument("--arms", default="sleep,reset_only,no_sleep",
-                       help="comma-separated arms: sleep, reset_only, no_sleep, optimizer_reset")
-    sleep.add_argument("--out", required=True)
-    common(sleep)
-
-    deploy = sub.add_parser("deploy", help="pretraining, then deployment on new languages with revisits: frozen, "
-                                           "fine-tuned, replay, CMS learning online (with and without sleep)")
-    deploy.add_argument("--models", default=None, metavar="VARIANTS",
-                        help="comma-separated variants (default: all), e.g. hope/frozen,hope/cms_online,"
-                             "hope1/cms_online,transformer/finetune")
-    deploy.add_argument("--seeds", type=int, default=5, help="number of seeds (0..N-1)")
-    deploy.add_argument("--preset", default="small", choices=list(PRESETS))
-    deploy.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                        help="a DeploySettings field, e.g. --set deploy_steps=150 --set online_lr=0.02 (repeatable)")
-    deploy.add_argument("--out", required=True)
-
-    sweep = sub.add_parser("sweep", help="a grid or random search over an experiment's settings and seeds on Ray Tune")
-    sweep.add_argument("spec", nargs="?", help="the sweep's JSON file (optional with --resume: the folder's own)")
-    sweep.add_argument("--out", required=True, help="the sweep's folder (records.csv, summary.json, failures.json)")
-    sweep.add_argument("--address", help="an existing Ray cluster, e.g. auto (default: a local Ray in this process)")
-    sweep.add_argument("--resume", action="store_true", help="resume the sweep in --out (the same spec resumes anyway)")
-    sweep.add_argument("--max-concurrent", type=int, metavar="N", help="at most N trials at once (default: 1 per CPU)")
-    sweep.add_argument("--retry-failed", action="store_true", help="run the trials that raised again")
-
-    fingerprint = sub.add_parser("fingerprint", help="hashes of the records of fixed short runs (a change that "
-                                                     "must not change any number keeps them)")
-    fingerprint.add_argument("--out", default=None, help="also write every frame as CSV and the hashes as JSON here")
-
-    bench = sub.add_parser("bench", help="speed figures as JSON")
-    bench.add_argument("--out", default=None, help="write the JSON here as well as to stdout")
-    bench.add_argument("--repeats", type=int, default=20)
-    return p
 
 
 def _settings(args, extra: tuple[str, ...] = ()) -> tuple[dict, dict]:
@@ -358,6 +263,22 @@ def cmd_sweep(args) -> int:
         raise UsageError(str(err)) from err
 
 
+def cmd_claims(args) -> int:
+    from lab.claims import CLAIMS, compute
+
+    only = [c.strip() for c in args.only.split(",") if c.strip()] if args.only else None
+    bad = [c for c in only or [] if c not in CLAIMS]
+    if bad or (only is not None and not only):
+        raise UsageError(f"--only {args.only!r}: choose from {', '.join(CLAIMS)}")
+    out = _writable(args.out)
+    cards = compute(out, quick=args.quick, only=only, progress=_progress)
+    for card in cards:
+        e = card["effect"]
+        print(f"{card['id']:<16} {card['verdict']:<20} effect {e['mean']} ± {e['ci95']} (n = {e['n']})", file=sys.stderr)
+    print(json.dumps([{k: c[k] for k in ("id", "verdict", "effect", "n_seeds", "command")} for c in cards], indent=2))
+    return 0
+
+
 def cmd_fingerprint(args) -> int:
     from lab.fingerprint import fingerprint
 
@@ -366,11 +287,11 @@ def cmd_fingerprint(args) -> int:
 
 
 COMMANDS = {"info": cmd_info, "train": cmd_train, "forget": cmd_forget, "sleep": cmd_sleep, "bench": cmd_bench,
-            "deploy": cmd_deploy, "fingerprint": cmd_fingerprint, "sweep": cmd_sweep}
+            "deploy": cmd_deploy, "claims": cmd_claims, "fingerprint": cmd_fingerprint, "sweep": cmd_sweep}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)           # unknown options: usage message, exit 2
     try:
         from lab.device import DeviceError, configure_threads, set_device

@@ -209,7 +209,8 @@ class Run:
         fresh = self.stream.batch(step - 1)
         inputs, targets = fresh
         if self._replay is not None:
-            inputs, targets = self._replay.mix(inputs, targets, self.current_task, self.config.replay_fraction)
+            inputs, targets = self._replay.mix(inputs, targets, self.current_task, self.config.replay_fraction,
+                                               self.config.replay_extra)
             self._fresh = fresh
         return inputs.to(self.device), targets.to(self.device)
 

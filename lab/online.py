@@ -102,12 +102,12 @@ class OnlineCMS:
         initial = self.memory_states
         for stop in self.cuts(inputs.shape[1]):
             leaves = [{k: d.detach().requires_grad_(True) for k, d in delta.items()} for delta in self.deltas]
-            with self.attached(leaves, initial):
+            with torch.enable_grad(), self.attached(leaves, initial):       # learning, also inside no_grad
                 logits = self.model(inputs[:, :stop])
                 final = self._final_memory_states() if stop == inputs.shape[1] else None
-            part = targets[:, :stop].clone()
-            part[:, :start] = IGNORE
-            loss, n = token_loss_sum(logits, part)
+                part = targets[:, :stop].clone()
+                part[:, :start] = IGNORE
+                loss, n = token_loss_sum(logits, part)
             if n:
                 flat = [t for leaf in leaves for t in leaf.values()]
                 grads = torch.autograd.grad(loss, flat, retain_graph=outer)

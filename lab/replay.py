@@ -8,8 +8,10 @@ class ReplayBuffer:
     """Experience replay (the classical baseline): a reservoir of past training sequences.
 
     Each step, a `fraction` of the batch is replaced by sequences drawn from the buffer that
-    belong to other tasks than the current one (none while there are none). Reservoir sampling
-    keeps a uniform sample of everything seen, within `capacity` sequences.
+    belong to other tasks than the current one (none while there are none), and `extra` more such
+    sequences are appended to it (what replay can do for a batch of one document, where half a
+    batch rounds to nothing). Reservoir sampling keeps a uniform sample of everything seen, within
+    `capacity` sequences.
     """
 
     def __init__(self, capacity: int, seed: int):
@@ -35,16 +37,19 @@ class ReplayBuffer:
                     self.inputs[j], self.targets[j], self.tasks[j] = row[0][0], row[1][0], task
             self.seen += 1
 
-    def mix(self, inputs, targets, task: int, fraction: float):
+    def mix(self, inputs, targets, task: int, fraction: float, extra: int = 0):
         if self.inputs is None:
             return inputs, targets
         others = (self.tasks != task).nonzero().flatten()
         n = min(int(round(fraction * inputs.shape[0])), len(others))
-        if n == 0:
-            return inputs, targets
-        pick = others[torch.randperm(len(others), generator=self.generator)[:n]]
-        inputs, targets = inputs.clone(), targets.clone()
-        inputs[-n:], targets[-n:] = self.inputs[pick], self.targets[pick]
+        if n:
+            pick = others[torch.randperm(len(others), generator=self.generator)[:n]]
+            inputs, targets = inputs.clone(), targets.clone()
+            inputs[-n:], targets[-n:] = self.inputs[pick], self.targets[pick]
+        k = min(extra, len(others))
+        if k:
+            pick = others[torch.randperm(len(others), generator=self.generator)[:k]]
+            inputs, targets = torch.cat([inputs, self.inputs[pick]]), torch.cat([targets, self.targets[pick]])
         return inputs, targets
 
     def state(self) -> dict:

@@ -29,12 +29,17 @@ class RunConfig(Config):
     eval_size: int = bounded(64, 1, 4096, "held-out sequences per task")
     replay: int = bounded(0, 0, 100_000, "experience-replay buffer in sequences (0 = naive sequential training)")
     replay_fraction: float = bounded(0.5, 0.0, 1.0, "share of each batch drawn from the replay buffer")
+    replay_extra: int = bounded(0, 0, 1024, "sequences from the replay buffer appended to every batch")
     seed: int = bounded(0, 0, 2**31 - 1, "seed of the model's initialisation (the stream has its own)")
+    window: int = bounded(0, 0, 8192, "attention window in tokens for the families that have one (Transformer, "
+                                      "Titans); 0 = the family's own (the Transformer's: full attention)")
     trainable: str = choice("all", ("all", "none"), "what the outer optimizer trains: every parameter, or nothing "
                                                     "(a frozen model; with online CMS only the levels' fast weights learn)")
     online: OnlineConfig = field(default_factory=OnlineConfig)
 
     def check(self):
+        if self.window and not hasattr(default_config(self.model), "window"):
+            self.fail("window", f"the {self.model} has no attention window: leave it 0")
         if self.level_lr_scale and self.cms_chunk_tokens and len(self.level_lr_scale) != len(self.cms_chunk_tokens):
             self.fail("level_lr_scale", f"needs one entry per CMS level ({len(self.cms_chunk_tokens)})")
         if self.cms_chunk_tokens or self.level_lr_scale:     # the level cap, one scale per level
@@ -45,4 +50,6 @@ class RunConfig(Config):
         CMS levels this run asks for (`lab.models.cms.resolve_levels`)."""
         base = default_config(self.model, self.preset, vocab_size=vocab_size,
                               max_len=max(seq_len, default_config(self.model).max_len))
+        if self.window and hasattr(base, "window"):
+            base = base.replace(window=self.window)
         return base.replace(cms_levels=resolve_levels(base.cms_levels, self.cms_chunk_tokens, self.level_lr_scale))

@@ -35,4 +35,5 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("forgetting.py", "Forgetting", ":material/compare_arrows:", "forgetting"),
     PageSpec("associative_memory.py", "Associative memory", ":material/hub:", "associative-memory"),
     PageSpec("sleep.py", "Sleep", ":material/bedtime:", "sleep", live=False),
+    PageSpec("claims.py", "Claims", ":material/fact_check:", "claims"),
 )

@@ -8,8 +8,10 @@ import math
 from lab import metrics
 from lab.deploy.settings import variant_label
 
+MARGIN = 0.03          # below this, a difference of accuracies is within the noise of one measurement
 # (variant, reference, metric, what it tests)
 CONTRASTS = (
+    ("hope/finetune", "transformer/finetune", "savings", "does HOPE relearn a language faster than a Transformer"),
     ("hope/cms_online", "hope/frozen", "final_ACC", "does learning while reading lift the knowledge cutoff"),
     ("hope/cms_online", "hope/finetune", "forgetting", "do CMS levels learning online forget less than fine-tuning"),
     ("hope/cms_online", "hope/finetune", "savings", "do forgotten skills come back faster through the levels"),
@@ -53,10 +55,16 @@ def describe_deployment(summary: dict) -> str:
             verdicts.append(f"- *{question.capitalize()}?* Not enough seeds with {key} defined to say ({d['n']}).")
             continue
         better = d["mean"] < 0 if key in LOWER_IS_BETTER else d["mean"] > 0
-        clear = abs(d["mean"]) > d["ci95"]
-        word = ("yes" if better else "no, the opposite") if clear else "no clear difference"
+        clear = abs(d["mean"]) > d["ci95"] and abs(d["mean"]) >= MARGIN
+        word = ("yes" if better else "no, the opposite") if clear else (
+            "no clear difference" if abs(d["mean"]) <= d["ci95"] else f"no difference that matters (under {MARGIN})")
         verdicts.append(f"- *{question.capitalize()}?* {word}: {key} of {variant_label(variant)} minus "
                         f"{variant_label(reference)} = {d['mean']:+.3f} ± {d['ci95']:.3f} (paired by seed, n = {d['n']}).")
+        learned = paired(summary, variant, reference, "learned")
+        if key in LOWER_IS_BETTER and learned["mean"] <= -MARGIN:
+            verdicts.append(f"  Caution: {variant_label(variant)} learned the new languages less well (learned "
+                            f"{learned['mean']:+.3f} against {variant_label(reference)}): less learned is less to "
+                            "forget.")
     if verdicts:
         lines.append("**What the numbers say** (a verdict only where the interval of the paired difference leaves "
                      "out zero):")

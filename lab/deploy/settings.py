@@ -136,8 +136,9 @@ class DeploySettings(Config):
             if self.online_chunks:                  # the widths stay the family's: the pretrained weights fit
                 arch["cms_chunk_tokens"] = self.online_chunks
         online = {"enabled": v.mode == "cms_online", "lr": self.online_lr}
+        replay = {"replay": self.replay, "replay_extra": self.deploy_batch} if v.mode == "replay" else {}
         return RunConfig(stream=stream, seed=seed, eval_every=self.eval_every, trainable="all" if v.outer else "none",
-                         replay=self.replay if v.mode == "replay" else 0, online=online, **arch)
+                         online=online, **replay, **arch)
 
     def sleep_config(self) -> SleepConfig:
         return SleepConfig(distill_steps=self.sleep_distill_steps, dream_samples=128, repair_steps=20,

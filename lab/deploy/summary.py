@@ -174,22 +174,37 @@ class Deployment(Comparison):
 
 
 def merge(parts: list[Deployment]) -> Deployment:
-    """One deployment from runs of the same settings on different seeds (e.g. made in parallel)."""
+    """One deployment from runs of the same settings on other seeds or other variants (made in
+    parallel, or a variant run again): a later part's (variant, seed) replaces an earlier one's.
+    Runs are independent given their seed, so this is what one run of everything would give."""
+    from lab.deploy.settings import VARIANTS
+
     first = parts[0]
-    settings = {k: v for k, v in first.summary["settings"].items() if k not in ("seeds", "first_seed")}
+    loose = ("seeds", "first_seed", "variants")
+    settings = {k: v for k, v in first.summary["settings"].items() if k not in loose}
     for other in parts[1:]:
-        mine = {k: v for k, v in other.summary["settings"].items() if k not in ("seeds", "first_seed")}
-        if mine != settings or other.task_names != first.task_names:
-            raise ValueError("only deployments of the same settings (seeds apart) can be merged")
-    matrix = pd.concat([p.matrix for p in parts], ignore_index=True)
-    records = pd.concat([p.records for p in parts], ignore_index=True)
-    seeds = sorted(int(s) for p in parts for s in p.seeds)
-    steps = sorted({int(x) for x in first.summary.get("boundaries_steps", [])})
-    summary = build_summary(matrix, records, first.models, seeds, first.task_names, first.summary["base_tasks"],
+        if {k: v for k, v in other.summary["settings"].items() if k not in loose} != settings \
+                or other.task_names != first.task_names:
+            raise ValueError("only deployments of the same settings (seeds and variants apart) can be merged")
+
+    def keyed(frame, part):
+        return frame.assign(_part=part)
+    matrix = pd.concat([keyed(p.matrix, i) for i, p in enumerate(parts)], ignore_index=True)
+    records = pd.concat([keyed(p.records, i) for i, p in enumerate(parts)], ignore_index=True)
+    knowledge = pd.concat([keyed(p.knowledge, i) for i, p in enumerate(parts)], ignore_index=True)
+    last = matrix.groupby(["model", "seed"])["_part"].max().rename("_last").reset_index()
+
+    def latest(frame):
+        frame = frame.merge(last, on=["model", "seed"], how="inner")
+        return frame[frame["_part"] == frame["_last"]].drop(columns=["_part", "_last"]).reset_index(drop=True)
+    matrix, records, knowledge = latest(matrix), latest(records), latest(knowledge)
+    variants = [v for v in VARIANTS if v in set(matrix["model"])]
+    seeds = sorted(int(s) for s in set(matrix["seed"]))
+    steps = [int(x) for x in first.summary.get("boundaries_steps", [])]
+    summary = build_summary(matrix, records, variants, seeds, first.task_names, first.summary["base_tasks"],
                             steps, first.phase_tasks)
-    summary.update(settings=dict(first.summary["settings"], first_seed=seeds[0], seeds=len(seeds)),
+    summary.update(settings=dict(first.summary["settings"], first_seed=seeds[0], seeds=len(seeds), variants=variants),
                    wall_seconds=sum(p.summary.get("wall_seconds", 0.0) for p in parts),
                    config=first.summary.get("config"), boundaries_steps=steps)
-    knowledge = pd.concat([p.knowledge for p in parts], ignore_index=True)
     return Deployment(matrix, records, summary, first.task_names, first.boundaries_tokens, None, knowledge,
                       first.phase_tasks)

@@ -38,6 +38,7 @@ functions (the Titans memory uses it; HOPE picks its own, `lab.models.hope.HopeC
 """
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 
 import torch
@@ -56,6 +57,41 @@ class FastWeights:
     def detach(self) -> "FastWeights":
         mom = None if self.momentum is None else [m.detach() for m in self.momentum]
         return FastWeights([w.detach() for w in self.weights], mom)
+
+    def select_rows(self, row: int, rows: int) -> "FastWeights":
+        """Row `row`'s state repeated `rows` times (one stream's memory, for a batch of queries)."""
+        def pick(t):
+            return t[row:row + 1].expand(rows, *t.shape[1:])
+        return FastWeights([pick(w) for w in self.weights],
+                           None if self.momentum is None else [pick(m) for m in self.momentum])
+
+
+class CarriesState(abc.ABC):
+    """A fast-weight memory that a stream of sequences can read one after another with its state
+    carried over (lab.online, `carry_memory`): `forward` starts from `start(batch)`."""
+
+    start_from: FastWeights | None = None      # when set, a sequence starts here, not at the initial state
+    _state: FastWeights | None = None
+
+    @abc.abstractmethod
+    def initial_state(self, batch: int) -> FastWeights:
+        """The learned initial state, for `batch` sequences."""
+
+    def start(self, batch: int) -> FastWeights:
+        """The state a sequence starts from: `start_from` (the state the stream's previous sequence
+        left, set by lab.online) or the learned initial state."""
+        if self.start_from is None:
+            return self.initial_state(batch)
+        if self.start_from.weights[0].shape[0] != batch:
+            raise ValueError(f"the carried memory holds {self.start_from.weights[0].shape[0]} streams, the batch "
+                             f"has {batch} rows")
+        return self.start_from
+
+    def last_state(self) -> FastWeights:
+        """The state after the last sequence read (detached)."""
+        if self._state is None:
+            raise RuntimeError("the memory has read nothing yet")
+        return self._state
 
 
 def _act(x):

@@ -26,7 +26,7 @@ from torch import nn
 
 from lab.hooks import HookPoint
 from lab.memory.base import AssociativeMemory
-from lab.memory.fast_weights import FastWeights, mlp_apply, scan_chunks, scan_tokens, token_grads
+from lab.memory.fast_weights import CarriesState, FastWeights, mlp_apply, scan_chunks, scan_tokens, token_grads
 from lab.memory.registry import CatalogRow, MemoryEntry, register
 from lab.viz.palette import ARCH_COLORS, TASK_COLORS
 
@@ -36,7 +36,7 @@ def _check_gate(name: str, value: float, lo: float, hi: float) -> None:
         raise ValueError(f"{name} = {value!r} is not allowed: must be between {lo} and {hi}")
 
 
-class NeuralMemory(AssociativeMemory):
+class NeuralMemory(CarriesState, AssociativeMemory):
     name = "titans"
 
     def __init__(self, d_key: int, d_value: int | None = None, heads: int = 1, depth: int = 2,
@@ -136,7 +136,7 @@ class NeuralMemory(AssociativeMemory):
     def forward(self, q, k, v, theta=None, eta=None, alpha=None):
         """Causal pass over a fresh memory: y_t = M_t(q_t). Shapes (B, H, T, d)."""
         self._check(q, self.d_key, "q")
-        y, state, surprise, loss = self.scan(self.initial_state(k.shape[0]), q, k, v, theta, eta, alpha)
+        y, state, surprise, loss = self.scan(self.start(k.shape[0]), q, k, v, theta, eta, alpha)
         self.keep_state(state)                # keep the final state, not the autograd graph
         self.hook_surprise(surprise)
         self.hook_loss(loss)

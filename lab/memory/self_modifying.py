@@ -42,14 +42,14 @@ from torch import nn
 
 from lab.hooks import HookPoint
 from lab.memory.base import AssociativeMemory
-from lab.memory.fast_weights import READ_ORDERS, FastWeights, mlp_apply, scan_chunks
+from lab.memory.fast_weights import READ_ORDERS, CarriesState, FastWeights, mlp_apply, scan_chunks
 from lab.memory.registry import MemoryEntry, register
 from lab.viz.palette import ARCH_COLORS
 
 MEMORIES = ("key", "value", "eta", "alpha", "memory")
 
 
-class SelfModifyingMemory(AssociativeMemory):
+class SelfModifyingMemory(CarriesState, AssociativeMemory):
     name = "self_modifying"
 
     def __init__(self, d: int, heads: int = 1, hidden: int | None = None, chunk_size: int = 16,
@@ -163,7 +163,7 @@ class SelfModifyingMemory(AssociativeMemory):
 
     def forward(self, q, k, v):
         """Causal pass over fresh memories; q, k, v: (B, H, T, d) with k, v the inputs x."""
-        y, state, extras = self.scan(self.initial_state(k.shape[0]), q, k, v)
+        y, state, extras = self.scan(self.start(k.shape[0]), q, k, v)
         self._state = state.detach()          # keep the final state, not the autograd graph
         self._record(extras)
         return self.hook_out(y)

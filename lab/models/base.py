@@ -13,6 +13,7 @@ from torch import nn
 
 from lab.config import Config, bounded, choice
 from lab.hooks import HookPoint, name_hook_points
+from lab.memory.fast_weights import CarriesState
 from lab.models.cms import ContinuumMemory, LevelSpec, check_levels, level_of_parameter, level_state
 
 
@@ -115,6 +116,11 @@ class LabModel(nn.Module):
     def cms_blocks(self) -> list[tuple[str, ContinuumMemory]]:
         """(module path, ContinuumMemory) of every block, in order."""
         return [(name, m) for name, m in self.named_modules() if isinstance(m, ContinuumMemory)]
+
+    def stream_memories(self) -> list[nn.Module]:
+        """The sequence memories that can carry their state from one sequence of a stream to the
+        next (HOPE's self-modifying memory, Titans' neural memory; none in a Transformer)."""
+        return [m for m in self.modules() if isinstance(m, CarriesState)]
 
     def cms_modules(self) -> list[ContinuumMemory]:
         return [m for _, m in self.cms_blocks()]

@@ -197,7 +197,7 @@ class TitansBlock(nn.Module):
         B, T, _ = h.shape
         q_x = self.mem_inputs(h)[0]                                 # (B, H, T, d) retrieval queries
         alpha, eta, theta = self.gates(h)
-        state = self.memory.initial_state(B)
+        state = self.memory.start(B)
         ys, zs, surprises, losses = [], [], [], []
         for start in range(0, T, self.segment):
             s = slice(start, min(T, start + self.segment))

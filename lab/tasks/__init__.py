@@ -17,11 +17,11 @@ logits into the accuracies that fill the matrix of REFERENCE.md §7 (lab.metrics
 """
 from __future__ import annotations
 
-from .digits import DigitsTask, build_permuted_digits, build_split_digits
+from .digits import DigitsTask, build_permuted_digits, build_split_digits, head_accuracy
 from .languages import RULES, LanguageTask, build_languages
 from .recall import RecallTask, build_recall
 from .registry import Anchor, StreamKind, anchors, get_kind, kinds, labels, register_kind
-from .scoring import masked_loss, score, score_within
+from .scoring import masked_loss, predict, score, score_within
 from .stream import KINDS, Stream, StreamConfig, build_stream
 from .tracking import PROBLEMS, TrackingTask, build_tracking, length_curve
 from .two_languages import (LESSON_MODES, MODES, InContextTranslationTask, LessonTask, build_two_languages,
@@ -36,4 +36,5 @@ __all__ = [
     "build_permuted_digits", "build_tracking", "StreamConfig", "Stream", "build_stream", "score", "score_within",
     "masked_loss", "make_generator", "mix_seed", "register_kind", "StreamKind", "Anchor", "kinds", "get_kind",
     "labels", "anchors", "length_curve", "language_accuracy", "recovery_ratio", "split_by_language",
+    "head_accuracy", "predict",
 ]

@@ -28,8 +28,9 @@ are test images, chosen by a seeded permutation that does not depend on the stre
 every run and every seed is scored on the same test images (like MNIST's fixed test set).
 Training batches draw train images only (uniformly, with replacement); `eval_set(n, seed)` draws
 test images only: a seeded order of the task's test images, cycled when n exceeds them (a task of
-split_digits has about 72). At every grey level the 1,797 images are distinct, so train and test
-share no image, by index or by content (the tests check both at 4 and 8 levels).
+split_digits has about 72). Train and test never share an image index; from 3 grey levels up they
+share no image by content either (at 2 levels, binarised, 12 of the 359 test images equal some
+train image). The tests check the indices, and the contents at 4 and 8 levels.
 
 Anchors (REFERENCE.md §7) are published MNIST numbers, shown beside the lab's as orientation only:
 8×8 digits are an easier, smaller data set, read here as a token sequence by a sequence model.
@@ -38,9 +39,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import pandas as pd
 import torch
 
 from .registry import Anchor, register_kind
+from .scoring import predict, score, score_within
 from .vocab import SEP, Task, Vocab, make_generator, mix_seed
 
 N_PIXELS, N_CLASSES, TEST_FRACTION = 64, 10, 0.2
@@ -148,6 +151,21 @@ class DigitsTask(Task):
         tag = "tagged, " if self.tag is not None else ""
         return (f"{self.name}: digits {', '.join(map(str, self.classes))} ({what}{tag}{self.levels} grey levels; "
                 f"{len(self.train_index)} train and {len(self.test_index)} test images)")
+
+
+def head_accuracy(model, tasks, n: int = 256, seed: int = 0) -> pd.DataFrame:
+    """Both accuracies of a trained model on each digits task's held-out set, without training:
+    columns task, tagged (the model saw a task tag), accuracy (argmax over the whole vocabulary:
+    what `Run` records), within_task (argmax among the task's own digits, `score_within`), chance
+    (1 / the task's classes), n. `model`: tokens [B, T] → logits [B, T, V]."""
+    rows = []
+    for task in tasks:
+        inputs, targets = task.eval_set(n, seed)
+        logits = predict(model, inputs)
+        rows.append({"task": task.name, "tagged": task.tag is not None, "accuracy": score(logits, targets)["token_acc"],
+                     "within_task": score_within(logits, targets, task.answer_tokens)["token_acc"],
+                     "chance": 1.0 / len(task.classes), "n": int(inputs.shape[0])})
+    return pd.DataFrame(rows, columns=["task", "tagged", "accuracy", "within_task", "chance", "n"])
 
 
 def _vocab(n_tags: int, levels: int) -> tuple[Vocab, torch.Tensor, torch.Tensor]:

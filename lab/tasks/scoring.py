@@ -65,3 +65,21 @@ def score_within(logits: torch.Tensor, targets: torch.Tensor, allowed) -> dict:
     mask = torch.full((logits.shape[-1],), float("-inf"), device=logits.device)
     mask[allowed] = 0.0
     return score(logits.float() + mask, targets)
+
+
+@torch.no_grad()
+def predict(model, inputs: torch.Tensor) -> torch.Tensor:
+    """The logits [B, T, V] of `model` on `inputs` [B, T], on the CPU. `model` is any callable from
+    tokens to logits; a torch module is run on its own device in eval mode, and its mode is given
+    back afterwards (the helpers that score a trained model without training use this)."""
+    parameters = getattr(model, "parameters", None)
+    first = next(iter(parameters()), None) if callable(parameters) else None
+    device = first.device if first is not None else torch.device("cpu")
+    was_training = getattr(model, "training", False)
+    if hasattr(model, "eval"):
+        model.eval()
+    try:
+        return model(inputs.to(device)).float().cpu()
+    finally:
+        if was_training:
+            model.train()

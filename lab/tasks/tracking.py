@@ -39,6 +39,7 @@ import torch
 
 from ..config import ConfigError
 from .registry import register_kind
+from .scoring import predict
 from .vocab import IGNORE, SEP, Task, Vocab, make_generator, mix_seed
 
 PROBLEMS = ("parity", "mod_sum", "perm3", "perm5")
@@ -150,32 +151,20 @@ def length_curve(model, tasks, lengths, n: int = 256, seed: int = 0) -> pd.DataF
     running_accuracy (of every scored answer; equal to accuracy when only the end is scored),
     chance, n. A length whose input exceeds the model's max_len is a ConfigError naming it."""
     lengths = [int(L) for L in lengths]
-    config = getattr(model, "config", None)
-    max_len = getattr(config, "max_len", None)
-    params = getattr(model, "parameters", None)
-    first = next(iter(params()), None) if params else None
-    device = first.device if first is not None else torch.device("cpu")
-    was_training = getattr(model, "training", False)
-    if hasattr(model, "eval"):
-        model.eval()
+    max_len = getattr(getattr(model, "config", None), "max_len", None)
     rows = []
-    try:
-        for task in tasks:
-            for L in lengths:
-                if max_len is not None and task.input_len(L) > max_len:
-                    raise ConfigError("length_curve", "lengths", L, f"{task.name} at {L} symbols needs "
-                                      f"{task.input_len(L)} input tokens; the model's max_len is {max_len}")
-                inputs, targets = task.eval_set(n, seed, length=L)
-                predicted = model(inputs.to(device)).argmax(dim=-1).cpu()
-                scored = targets != IGNORE
-                right = (predicted == targets) & scored
-                rows.append({"task": task.name, "problem": task.problem, "length": L,
-                             "trained_length": task.length, "accuracy": float(right[:, -1].float().mean()),
-                             "running_accuracy": float(right.sum()) / int(scored.sum()),
-                             "chance": task.chance, "n": int(inputs.shape[0])})
-    finally:
-        if was_training:
-            model.train()
+    for task in tasks:
+        for L in lengths:
+            if max_len is not None and task.input_len(L) > max_len:
+                raise ConfigError("length_curve", "lengths", L, f"{task.name} at {L} symbols needs "
+                                  f"{task.input_len(L)} input tokens; the model's max_len is {max_len}")
+            inputs, targets = task.eval_set(n, seed, length=L)
+            scored = targets != IGNORE
+            right = (predict(model, inputs).argmax(dim=-1) == targets) & scored
+            rows.append({"task": task.name, "problem": task.problem, "length": L, "trained_length": task.length,
+                         "accuracy": float(right[:, -1].float().mean()),
+                         "running_accuracy": float(right.sum()) / int(scored.sum()),
+                         "chance": task.chance, "n": int(inputs.shape[0])})
     return pd.DataFrame(rows, columns=["task", "problem", "length", "trained_length", "accuracy",
                                        "running_accuracy", "chance", "n"])
 

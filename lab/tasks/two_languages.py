@@ -48,7 +48,7 @@ import torch
 
 from .recall import check_words
 from .registry import register_kind
-from .scoring import score
+from .scoring import predict, score
 from .vocab import IGNORE, QUERY, SEP, Task, Vocab, mix_seed, rand_distinct
 
 MODES = ("A", "B", "both")
@@ -212,32 +212,19 @@ def split_by_language(inputs: torch.Tensor, targets: torch.Tensor, vocab: Vocab)
     return out
 
 
-def _device(model) -> torch.device:
-    params = getattr(model, "parameters", None)
-    first = next(iter(params()), None) if params else None
-    return first.device if first is not None else torch.device("cpu")
-
-
 @torch.no_grad()
 def language_accuracy(model, tasks, n: int = 256, seed: int = 0) -> pd.DataFrame:
     """Query accuracy per task and language on the tasks' held-out sets, without training: one row
     per (task, language) with columns task, mode, language, accuracy (token accuracy over that
     language's scored answers), seq_accuracy, n_tokens. `model`: tokens [B, T] → logits [B, T, V]."""
-    device, rows = _device(model), []
-    was_training = getattr(model, "training", False)
-    if hasattr(model, "eval"):
-        model.eval()
-    try:
-        for task in tasks:
-            inputs, targets = task.eval_set(n, seed)
-            logits = model(inputs.to(device)).cpu()
-            for language, mine in split_by_language(inputs, targets, task.vocab).items():
-                s = score(logits, mine)
-                rows.append({"task": task.name, "mode": task.mode, "language": language, "accuracy": s["token_acc"],
-                             "seq_accuracy": s["seq_acc"], "n_tokens": s["n_tokens"]})
-    finally:
-        if was_training:
-            model.train()
+    rows = []
+    for task in tasks:
+        inputs, targets = task.eval_set(n, seed)
+        logits = predict(model, inputs)
+        for language, mine in split_by_language(inputs, targets, task.vocab).items():
+            s = score(logits, mine)
+            rows.append({"task": task.name, "mode": task.mode, "language": language, "accuracy": s["token_acc"],
+                         "seq_accuracy": s["seq_acc"], "n_tokens": s["n_tokens"]})
     return pd.DataFrame(rows, columns=["task", "mode", "language", "accuracy", "seq_accuracy", "n_tokens"])
 
 

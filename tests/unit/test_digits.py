@@ -5,7 +5,8 @@ import torch
 
 from lab.config import ConfigError
 from lab.models.base import ModelConfig
-from lab.tasks import IGNORE, SEP, StreamConfig, build_stream, make_generator, score, score_within
+from lab.tasks import (IGNORE, SEP, StreamConfig, build_stream, head_accuracy, make_generator, score,
+                       score_within)
 from lab.tasks.digits import N_PIXELS, load_images, quantise, split_indices
 
 
@@ -88,6 +89,17 @@ def test_the_restricted_head_is_measurable_and_differs_from_the_full_argmax():
     assert score_within(logits, y, task.answer_tokens)["token_acc"] == 1.0   # among the task's 2: always right
     with pytest.raises(ValueError, match="allowed"):
         score_within(logits, y, task.digit_tokens[:2])                  # 4 and 5 are not among 0/1
+
+    def says_nine_then_truth(tokens):                                   # the same model, as a callable
+        out = torch.zeros(*tokens.shape, V)
+        out[..., int(task.digit_tokens[9])] = 5.0
+        rows = torch.tensor(_image_indices(task, tokens))
+        out[torch.arange(len(tokens)), -1, task.digit_tokens[load_images()[1][rows]]] = 1.0
+        return out
+
+    frame = head_accuracy(says_nine_then_truth, [task], n=64)
+    assert list(frame.columns) == ["task", "tagged", "accuracy", "within_task", "chance", "n"]
+    assert frame.iloc[0][["tagged", "accuracy", "within_task", "chance", "n"]].tolist() == [True, 0.0, 1.0, 0.5, 64]
 
 
 def test_permuted_tasks_permute_the_same_images_differently():

@@ -186,3 +186,28 @@ def test_bad_reader_input_is_refused_with_a_message():
         OnlineCMS(model, OnlineConfig(enabled=True), streams=2).read(*batch(S=3))
     with pytest.raises(ValueError, match="one stream"):
         OnlineCMS(model, OnlineConfig(enabled=True), streams=2).fold_into_model()
+
+
+@pytest.mark.parametrize("family", ["hope", "titans"])
+def test_the_sequence_memory_carries_its_state_from_one_sequence_to_the_next(family):
+    model = toy(chunks=(100,), family=family, n_layers=2)         # no level update inside these reads
+    first, second = batch(S=2, T=8, seed=1), batch(S=2, T=8, seed=2)
+    carry = OnlineCMS(model, OnlineConfig(enabled=True, lr=0.0, carry_memory=True), streams=2)
+    fresh = OnlineCMS(model, OnlineConfig(enabled=True, lr=0.0), streams=2)
+    carry.read(*first)
+    fresh.read(*first)
+    states = carry.memory_states
+    assert states is not None and len(states) == len(model.stream_memories()) == 2
+    with torch.no_grad():                                      # the carried state is the one the first read left
+        model(first[0])
+    for memory, state in zip(model.stream_memories(), states):
+        assert all(torch.equal(a, b) for a, b in zip(state.weights, memory.last_state().weights))
+    with torch.no_grad(), carry.stream(1, 3):                   # stream 1's instance answers from its own memory
+        one = model(second[0][1:2].expand(3, -1))
+    with_memory, _ = carry.read(*second)
+    without, _ = fresh.read(*second)
+    assert not torch.allclose(with_memory, without)
+    with torch.no_grad():
+        plain = model(second[0])                                # a fresh memory: what the reader without carry saw
+    torch.testing.assert_close(without, plain, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(one[0], with_memory[1], rtol=1e-4, atol=1e-5)

@@ -38,7 +38,7 @@ def test_every_url_key_names_a_real_field():
     ("lr", "nan", "lr", "type float"),
     ("seed", "1.5", "seed", "type int"),
     ("model", "gpt", "model", "one of"),
-    ("tasks", "99", "n_tasks", "between 1 and 8"),
+    ("tasks", "99", "n_tasks", "between 1 and 20"),
     ("steps", "-3", "steps_per_task", "between"),
     ("chunks", "0,5", "cms_chunk_tokens", "between"),
     ("chunks", "a,b", "cms_chunk_tokens", "type int"),
