@@ -54,6 +54,11 @@ def claim_cards(session, key: str = "cl") -> None:
                 chart(effect_figure(card), f"{key}_{card['id']}_effect")
             with right:
                 chart(regime_figure(card), f"{key}_{card['id']}_regime")
+            if card.get("context"):
+                with st.expander("Every model's numbers (mean over the seeds)"):
+                    table = pd.DataFrame(card["context"]).pivot_table(index=["model", "method"], columns="metric",
+                                                                      values="value", sort=False)
+                    st.dataframe(table.round(3), width="stretch")
             st.caption(f"Reproduce: `{card['command']}` · seeds {', '.join(map(str, card['seeds']))}"
                        + (f" (regime map: {', '.join(map(str, card['regime_seeds']))})" if card.get("regime_seeds")
                           else "") + f". What this scale cannot say: {card['caveats']}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import streamlit as st
 
 from app.components.charts import chart
@@ -19,6 +20,7 @@ from app.components.sessions import as_text
 from app.components.shell import panel_guard
 from app.panels.registry import panel
 from lab.forgetting import Comparison, differences, drift_from_defaults, method_label
+from lab.tasks import anchors
 from lab.sessions.forgetting import ForgettingSession
 from lab.viz.forgetting import (DIFF_METRICS, accuracy_matrix_figure, difference_figure, forgetting_curves_figure,
                                 to_html)
@@ -94,6 +96,27 @@ def forgetting_table(session: ForgettingSession, key: str = "fg") -> None:
     st.subheader("ACC, BWT, FWT and forgetting")
     st.dataframe(session.shown.table(), hide_index=True, width="stretch")
     st.caption(session.shown.table_notes())
+
+
+@panel("literature_anchors", "The field's benchmarks beside the lab's numbers", session="forgetting")
+def literature_anchors(session: ForgettingSession, key: str = "fg") -> None:
+    """For a stream with known anchors in the literature (Split- and Permuted-Digits: Split and
+    Permuted MNIST, REFERENCE.md §7), the published numbers beside the lab's ACC and forgetting."""
+    comparison = session.shown
+    kind = ((comparison.summary.get("config") or {}).get("stream") or {}).get("kind") if comparison else None
+    rows = anchors(kind) if kind else []
+    if not rows:
+        return
+    st.subheader("Beside the field's benchmarks")
+    st.caption("Published numbers for the MNIST versions of this benchmark (quoted with their source, not the lab's), "
+               "and the lab's own on the 8×8 digits, mean over seeds. The digits are smaller and fewer than MNIST's: "
+               "compare the pattern (naive forgets, replay keeps), not the level.")
+    lab_rows = [{"benchmark": "the lab, 8×8 digits", "method": f"{model_label(model)}, {method}", "metric": metric,
+                 "value": round(cells[metric]["mean"], 3), "source": "this comparison"}
+                for method, by_model in comparison.summary["results"].items() for model, cells in by_model.items()
+                for metric in ("ACC", "forgetting") if metric in cells]
+    table = pd.DataFrame([{k: r[k] for k in ("benchmark", "method", "metric", "value", "source")} for r in rows] + lab_rows)
+    st.dataframe(table, hide_index=True, width="stretch")
 
 
 # --- the figures --------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ panels.forgetting_rerun(session)
 rerun_slot = st.empty()                # the progress of a live re-run, under its button
 panels.forgetting_reading(session)
 panels.forgetting_table(session)
+panels.literature_anchors(session)
 panels.forgetting_method(session)
 panels.forgetting_curves(session)
 panels.accuracy_matrix(session)

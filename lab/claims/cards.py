@@ -42,6 +42,7 @@ class Claim:
     regime_fields: tuple[str, ...] = ()
     caveats: str = ""
     quick: dict = field(default_factory=dict)         # overrides of the headline's and regime's base for --quick
+    context: tuple[str, ...] = ()                     # metrics shown beside the effect, per model and method
 
     def spec(self, which: str, seeds: list[int], quick: bool = False) -> dict:
         spec = dict(self.headline if which == "headline" else self.regime)

@@ -72,7 +72,8 @@ def card(claim: Claim, out: Path, quick: bool = False, progress: Callable[[float
     if claim.regime is not None:
         reg = run_sweep(claim.spec("regime", REGIME_SEEDS, quick), folder / "regime", progress=say)
         regime = regime_rows(claim, reg.records)
-    context = head.records.groupby(["model", "method", "metric"])["value"].mean().reset_index()
+    shown = head.records[head.records["metric"].isin(claim.context)]
+    context = shown.groupby(["model", "method", "metric"], sort=False)["value"].mean().reset_index()
     return {"id": claim.id, "claim": claim.claim, "source": claim.source, "experiment": claim.experiment,
             "effect_doc": claim.effect_doc, "direction": claim.direction,
             "verdict": verdict(headline, regime, claim.direction),

@@ -26,6 +26,7 @@ CMS_FORGETTING = Claim(
     regime_fields=("overlap", "steps_per_task"),
     caveats="Small models (about 120,000 parameters) on synthetic languages; a model that learned a task less well "
             "has less to forget, so the card's figure also shows what each learned.",
+    context=("forgetting", "learned", "ACC"),
     quick={"preset": "tiny", "steps_per_task": 8, "n_tasks": 2, "eval_size": 8},
 )
 
@@ -48,6 +49,7 @@ SAVINGS = Claim(
     regime_fields=("deploy_steps",),
     caveats="Savings are defined only where a language was learned on its first visit; online CMS learned none "
             "at this scale (see the deployment comparison), so it has no savings to show.",
+    context=("savings", "learned", "final_ACC", "base_change"),
     quick={"preset": "tiny", "pretrain_steps": 20, "deploy_steps": 6, "base_tasks": 1, "new_tasks": 2, "eval_every": 2,
            "eval_size": 8},
 )
@@ -70,6 +72,7 @@ SLEEP = Claim(
     regime_fields=("level_lr_scale", "sleep.distill_steps"),
     caveats="The CMS levels of the default HOPE hold little task knowledge (the knowledge map), so there is little "
             "for a sleep to move.",
+    context=("old_tasks", "ACC"),
     quick={"preset": "tiny", "steps_per_task": 8, "n_tasks": 2, "eval_size": 8,
            "sleep": {"distill_steps": 3, "dream_samples": 8, "repair_steps": 1}},
 )
@@ -89,6 +92,7 @@ M3 = Claim(
     regime_fields=("run.lr",),
     caveats="150 steps of small models; M3 runs here without its second moment, which at an AdamW rate barely trains "
             "(the associative-memory page shows why).",
+    context=("final_loss", "steps_to_target"),
     quick={"run": {"model": "hope", "preset": "tiny", "stream": {"steps_per_task": 10}}, "steps": 10},
 )
 
@@ -109,7 +113,55 @@ RECALL = Claim(
             "grid": {"model": ["transformer", "hope"], "stream.words": [2, 8]}},
     regime_fields=("stream.words",),
     caveats="Short contexts (a few pairs); the papers' claim is about long contexts, where the gap should be larger.",
+    context=("learned",),
     quick={"preset": "tiny", "steps": 10, "eval_size": 8},
 )
 
-CLAIMS: dict[str, Claim] = {c.id: c for c in (CMS_FORGETTING, SAVINGS, SLEEP, M3, RECALL)}
+TRACKING = Claim(
+    id="tracking",
+    claim="A self-referential (self-modifying) memory beats softmax attention on tasks that need sequential state "
+          "tracking.",
+    source=f"{NL}, on HOPE's self-modifying memory (REFERENCE.md §4, §7 'Sequential state tracking').",
+    experiment="HOPE and a Transformer of the same size trained on parity and on composing permutations of 3 elements "
+               "(16 symbols, the answer at the end), then measured at 16 and 32 symbols. Regime map: the training "
+               "length.",
+    effect_doc="accuracy of HOPE − of the Transformer at the trained length (positive: HOPE tracks the state better)",
+    direction=1,
+    headline={"experiment": "tracking", "base": {}, "grid": {"model": ["transformer", "hope"]}},
+    effect=lambda r, by=(): paired(r, "acc_trained", ("hope", "naive"), ("transformer", "naive"), by),
+    regime={"experiment": "tracking", "base": {"test_lengths": [8, 16, 32]},
+            "grid": {"model": ["transformer", "hope"], "length": [8, 24]}},
+    regime_fields=("length",),
+    caveats="Every family reads learned absolute positions, so positions past the trained length are untrained for "
+            "all of them: the accuracy at longer lengths (in the card's data) mixes state tracking with unseen "
+            "positions. Two layers, a few hundred steps.",
+    context=("acc_trained", "acc_longer", "chance"),
+    quick={"preset": "tiny", "steps": 10, "eval_size": 16, "length": 8, "test_lengths": [8, 16]},
+)
+
+IN_CONTEXT = Claim(
+    id="in_context",
+    claim="With two new languages in one context, attention collapses, while HOPE with three levels nearly recovers "
+          "the single-language performance.",
+    source="Behrouz et al., Nested Learning (the Manchu and Kalamang/MTOB experiment, a figure, no table; "
+           "REFERENCE.md §8).",
+    experiment="One context holds a lesson of language A (its dictionary and worked examples), then one of B, then "
+               "translation queries for both; models trained on contexts with A only, B only and both. Recovery = "
+               "accuracy with both in context / with the language alone. HOPE (three levels) against a Transformer "
+               "with full attention; beside them, on the same seeds, a sliding window holding one lesson, Titans, HOPE "
+               "with one level and HOPE whose levels learn while reading the context. Regime map: dictionary size.",
+    effect_doc="recovery of HOPE − recovery of the Transformer (positive: HOPE loses less when both are in context)",
+    direction=1,
+    headline={"experiment": "incontext", "base": {"preset": "tiny", "steps": 600},
+              "grid": {"arch": ["transformer", "transformer_window", "titans", "hope1", "hope", "hope_online"]}},
+    effect=lambda r, by=(): paired(r, "recovery", ("hope", "naive"), ("transformer", "naive"), by),
+    regime={"experiment": "incontext", "base": {"preset": "tiny", "steps": 600},
+            "grid": {"arch": ["transformer", "hope"], "words": [3, 6]}},
+    regime_fields=("words",),
+    caveats="A miniature of the papers' setting: lessons of four words, tiny models (about 40,000 parameters, 600 "
+            "steps); the papers' result is a figure for large models on real languages.",
+    context=("recovery", "acc_A_A", "acc_both_sequential_A", "acc_B_B", "acc_both_sequential_B"),
+    quick={"preset": "tiny", "steps": 10, "eval_size": 16},
+)
+
+CLAIMS: dict[str, Claim] = {c.id: c for c in (CMS_FORGETTING, SAVINGS, SLEEP, TRACKING, IN_CONTEXT, M3, RECALL)}

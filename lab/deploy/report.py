@@ -31,6 +31,10 @@ def paired(summary: dict, variant: str, reference: str, key: str) -> dict:
     return metrics.mean_ci(diffs)
 
 
+def _first_up(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _cell(cell: dict) -> str:
     if not math.isfinite(cell["mean"]):
         return "n/a"
@@ -52,13 +56,13 @@ def describe_deployment(summary: dict) -> str:
             continue
         d = paired(summary, variant, reference, key)
         if d["n"] < 2 or not math.isfinite(d["ci95"]):
-            verdicts.append(f"- *{question.capitalize()}?* Not enough seeds with {key} defined to say ({d['n']}).")
+            verdicts.append(f"- *{_first_up(question)}?* Not enough seeds with {key} defined to say ({d['n']}).")
             continue
         better = d["mean"] < 0 if key in LOWER_IS_BETTER else d["mean"] > 0
         clear = abs(d["mean"]) > d["ci95"] and abs(d["mean"]) >= MARGIN
         word = ("yes" if better else "no, the opposite") if clear else (
             "no clear difference" if abs(d["mean"]) <= d["ci95"] else f"no difference that matters (under {MARGIN})")
-        verdicts.append(f"- *{question.capitalize()}?* {word}: {key} of {variant_label(variant)} minus "
+        verdicts.append(f"- *{_first_up(question)}?* {word}: {key} of {variant_label(variant)} minus "
                         f"{variant_label(reference)} = {d['mean']:+.3f} ± {d['ci95']:.3f} (paired by seed, n = {d['n']}).")
         learned = paired(summary, variant, reference, "learned")
         if key in LOWER_IS_BETTER and learned["mean"] <= -MARGIN:
