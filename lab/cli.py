@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lab.cli_args import parser as build_parser
 from lab.config import ConfigError
+from lab.records import METRICS
 
 
 class UsageError(Exception):
@@ -100,16 +101,17 @@ def cmd_info(args) -> int:
 def cmd_train(args) -> int:
     from lab.engine import Run
 
+    if args.steps is not None and args.steps < max(1, args.tasks):
+        raise UsageError(f"--steps {args.steps}: give at least one step per task (≥ {max(1, args.tasks)})")
     per_task = None if args.steps is None else max(1, args.steps // args.tasks)
     config = _run_config(args, args.model, args.tasks, per_task, args.seed, _settings(args)[0])
+    out = _writable(args.out)
     run = Run(config)
     total = run.stream.total_steps
     started = time.perf_counter()
     while not run.done and not run.diverged:
         run.step(25)
         _progress(run.step_count / total, f"{args.model}: step {run.step_count}/{total}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     run.records().to_csv(out / "records.csv", index=False)
     frame = run.records()
     losses = frame[frame.metric == "loss"].value
@@ -154,13 +156,17 @@ def cmd_forget(args) -> int:
                              "options)")
         fields[FORGET_SETS[key]] = value
     settings = ForgetSettings.from_dict(fields)          # a bad value: ConfigError, exit 2 with its message
+    keep = [m.strip() for m in args.keep_metrics.split(",") if m.strip()] if args.keep_metrics else None
+    unknown = [m for m in keep or [] if m not in METRICS]
+    if unknown or keep == []:
+        raise UsageError(f"--keep-metrics {args.keep_metrics!r}: choose from {', '.join(METRICS)}")
+    out = _writable(args.out)
     try:
-        result = run_settings(settings, progress=_progress)
+        result = run_settings(settings, progress=_progress, workers=max(1, args.workers))
     except ComparisonError as err:
         print(f"\nerror: {err}", file=sys.stderr)
         return 1
-    keep = [m.strip() for m in args.keep_metrics.split(",") if m.strip()] if args.keep_metrics else None
-    result.save(args.out, keep_metrics=keep)
+    result.save(out, keep_metrics=keep)
     print(summary_table(result.summary).to_string(index=False), file=sys.stderr)
     print(json.dumps({method: {model: {k: v["mean"] for k, v in cells.items()} for model, cells in by_model.items()}
                       for method, by_model in result.summary["results"].items()}, indent=2))
@@ -182,13 +188,12 @@ def cmd_sleep(args) -> int:
         config = config.replace(eval_size=args.eval_size)
     if args.level_lr_scale is not None:
         config = config.replace(level_lr_scale=args.level_lr_scale)
+    out = _writable(args.out)
     started = time.perf_counter()
     try:
         result = sleep_experiment(config, sleep_config, when=args.when, arms=arms, progress=_progress)
     except SleepError as err:
         raise UsageError(str(err)) from err
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     summary = dict(result.summary, wall_seconds=time.perf_counter() - started)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     result.records.to_csv(out / "records.csv", index=False)
@@ -203,11 +208,15 @@ def cmd_sleep(args) -> int:
 def cmd_bench(args) -> int:
     from lab.bench import run_bench
 
-    result = run_bench(repeats=args.repeats)
+    if args.repeats < 1:
+        raise UsageError(f"--repeats {args.repeats}: give at least 1")
+    if args.out is not None and not args.out.strip():
+        raise UsageError("--out '': give a file to write the JSON into")
+    target = _writable(Path(args.out).parent) / Path(args.out).name if args.out else None
+    result = run_bench(repeats=args.repeats, compiled=not args.eager_only)
     text = json.dumps(result, indent=2)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
+    if target:
+        target.write_text(text)
     print(text)
     return 0
 
@@ -238,7 +247,7 @@ def cmd_deploy(args) -> int:
     return 0
 
 
-def _writable(out: str) -> Path:
+def _writable(out: str | Path) -> Path:
     """The output folder, created and checked writable before any work starts."""
     path = Path(out)
     if not str(out).strip():
@@ -286,8 +295,23 @@ def cmd_fingerprint(args) -> int:
     return 0
 
 
+def cmd_attribute(args) -> int:
+    from lab.attribution.command import AttributionError, attribute_command, brief
+
+    per_task = max(1, args.steps // args.tasks) if args.steps else None
+    config = _run_config(args, args.model, args.tasks, per_task, args.seed, _settings(args)[0])
+    try:
+        content = attribute_command(config, _writable(args.out), args.steps, args.example_task, args.example,
+                                    args.position, args.baseline, args.n_steps, args.target, not args.no_map, _progress)
+    except AttributionError as err:
+        raise UsageError(str(err)) from err
+    print(json.dumps(brief(content), indent=2))
+    return 0
+
+
 COMMANDS = {"info": cmd_info, "train": cmd_train, "forget": cmd_forget, "sleep": cmd_sleep, "bench": cmd_bench,
-            "deploy": cmd_deploy, "claims": cmd_claims, "fingerprint": cmd_fingerprint, "sweep": cmd_sweep}
+            "deploy": cmd_deploy, "claims": cmd_claims, "fingerprint": cmd_fingerprint, "sweep": cmd_sweep,
+            "attribute": cmd_attribute}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -306,3 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopped before the end; what a command writes at its end was not written "
+              "(claims, sweep and deploy resume from their --out folder)", file=sys.stderr)
+        return 130

@@ -3,6 +3,7 @@ themselves are in lab.cli."""
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def parser() -> argparse.ArgumentParser:
@@ -52,6 +53,8 @@ def parser() -> argparse.ArgumentParser:
     forget.add_argument("--eval-size", type=int, default=None, help="held-out sequences per task")
     forget.add_argument("--keep-metrics", default=None,
                         help="write only these metrics' rows to records.csv, e.g. accuracy (default: all)")
+    forget.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                        help="processes that train the comparison's runs (the same records as 1; default: 2 cores)")
     forget.add_argument("--out", required=True)
     common(forget)
 
@@ -70,6 +73,29 @@ def parser() -> argparse.ArgumentParser:
                        help="comma-separated arms: sleep, reset_only, no_sleep, optimizer_reset")
     sleep.add_argument("--out", required=True)
     common(sleep)
+
+    attribute = sub.add_parser("attribute", help="train a run, then attribute one held-out answer to its tokens, CMS "
+                                                 "levels, branches and residual stream; the attribution map beside "
+                                                 "the lesion knowledge map (DIR/attributions.json)")
+    attribute.add_argument("--model", default="hope", choices=list(MODELS))
+    attribute.add_argument("--task", default="languages", choices=list(KINDS), help="the stream's task family")
+    attribute.add_argument("--tasks", type=int, default=3, help="number of tasks in the stream")
+    attribute.add_argument("--steps", type=int, default=None,
+                           help="training steps before attributing, split evenly over the tasks as `train` does "
+                                "(default: the whole stream; 0: the untrained model)")
+    attribute.add_argument("--seed", type=int, default=0)
+    attribute.add_argument("--example-task", default="0", help="the task (index or name) whose held-out set holds "
+                                                               "the example (default: the first)")
+    attribute.add_argument("--example", type=int, default=0, help="index of the example in that held-out set")
+    attribute.add_argument("--position", type=int, default=None, help="the scored position (default: the first)")
+    attribute.add_argument("--baseline", default="pad", choices=["pad", "zero", "mean"],
+                           help="token baseline: a padding sequence (default), zero or the mean embedding")
+    attribute.add_argument("--target", default="logprob", choices=["logprob", "logit"], help="what is attributed")
+    attribute.add_argument("--n-steps", type=int, default=None,
+                           help="integration points (Gauss-Legendre; default 32 for the example, 16 for the maps)")
+    attribute.add_argument("--no-map", action="store_true", help="skip the attribution map and the lesion map")
+    attribute.add_argument("--out", required=True)
+    common(attribute)
 
     deploy = sub.add_parser("deploy", help="pretraining, then deployment on new languages with revisits: frozen, "
                                            "fine-tuned, replay, CMS learning online (with and without sleep)")
@@ -102,4 +128,5 @@ def parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="speed figures as JSON")
     bench.add_argument("--out", default=None, help="write the JSON here as well as to stdout")
     bench.add_argument("--repeats", type=int, default=20)
+    bench.add_argument("--eager-only", action="store_true", help="skip the compiled measurement (lab.memory.compiled)")
     return p

@@ -9,6 +9,9 @@ from __future__ import annotations
 import pandas as pd
 
 COLUMNS = ["step", "tokens", "phase", "model", "task", "level", "metric", "value"]
+# every metric a run records (lab.engine, lab.knowledge): what `--keep-metrics` may name
+METRICS = ("loss", "accuracy", "seq_accuracy", "eval_loss", "drift", "update_norm", "grad_norm",
+           "online_update_norm", "knowledge_drop", "diverged")
 
 
 class Recorder:
