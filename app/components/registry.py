@@ -36,4 +36,6 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("associative_memory.py", "Associative memory", ":material/hub:", "associative-memory"),
     PageSpec("sleep.py", "Sleep", ":material/bedtime:", "sleep", live=False),
     PageSpec("claims.py", "Claims", ":material/fact_check:", "claims"),
+    PageSpec("lesson.py", "Lessons", ":material/school:", "lessons"),
+    PageSpec("classroom.py", "Join a class", ":material/groups:", "class"),
 )

@@ -156,4 +156,4 @@ def test_every_panel_draws_a_registered_session_and_says_what_it_is():
     for name, panel in PANELS.items():
         assert panel.session in SESSIONS, f"panel {name} draws an unknown session {panel.session!r}"
         assert panel.title and panel.doc, f"panel {name} needs a title and a docstring"
-    assert set(SESSIONS) == {"playground", "forgetting", "deployment", "sleep", "memory", "claims"}
+    assert set(SESSIONS) == {"playground", "forgetting", "deployment", "sleep", "memory", "claims", "lesson"}
