@@ -15,7 +15,8 @@ if str(ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from app.components.registry import PAGES  # noqa: E402
-from app.components.shell import configure_torch, sidebar_badge, sidebar_legend  # noqa: E402
+from app.components.sessions import sessions_held  # noqa: E402
+from app.components.shell import configure_torch, server_status, sidebar_badge, sidebar_legend  # noqa: E402
 
 st.set_page_config(page_title="Nested Learning Lab", page_icon="🧠", layout="wide")
 configure_torch()
@@ -25,5 +26,7 @@ navigation = st.navigation([
     for i, page in enumerate(PAGES)
 ])
 sidebar_badge()
-navigation.run()
+server_status()
+with sessions_held():             # the training pool's workers wait while the page is drawn
+    navigation.run()
 sidebar_legend()

@@ -12,6 +12,8 @@ import torch
 from streamlit.errors import FragmentHandledException
 
 from lab.device import configure_threads, describe
+from lab.limits import server_limits
+from lab.sessions.pool import pool
 from lab.viz.palette import ARCH_COLORS, LEVEL_COLORS
 
 CSS = Path(__file__).resolve().parents[2] / "assets" / "app.css"
@@ -43,6 +45,20 @@ def sidebar_badge() -> None:
                         unsafe_allow_html=True)
 
 
+def server_status() -> None:
+    """This server's load and limits in the sidebar (a class shares one server); a malformed limit
+    (an NLL_ variable) stops every page with a message naming it, before any session is built."""
+    try:
+        limits = server_limits()
+    except ValueError as err:
+        st.error(f"This server's settings cannot be used: {err}. Fix the variable and restart the server.")
+        st.stop()
+    load = pool().load
+    st.sidebar.markdown(f":material/groups: **This server:** {load['training']} training, {load['waiting']} waiting  \n"
+                        f"<small>at most {limits.max_trainers} train at once; sizes up to {limits.max_preset}</small>",
+                        unsafe_allow_html=True)
+
+
 def chip(color: str, text: str) -> str:
     return (f"<span class='nll-chip'><span class='nll-dot' style='background:{color}'></span>"
             f"{text}</span>")
@@ -56,17 +72,21 @@ def sidebar_legend() -> None:
                         "<small>(level 0 = fastest)</small>", unsafe_allow_html=True)
 
 
-def page_setup(title: str, what: str, how: str) -> None:
-    """Title plus the two-line 'what am I looking at' every page opens with."""
+PRESENT_MARK = "<div class='nll-present'></div>"
+
+
+def page_setup(title: str, what: str, how: str, present: bool = False) -> None:
+    """Title plus the two-line 'what am I looking at' every page opens with. In presenter mode
+    (`present`): the title only, large type and no sidebar (assets/app.css, keyed on PRESENT_MARK)."""
     if CSS.is_file():
-        st.html(CSS)
+        # st.html of a CSS-only body goes to Streamlit's event container, which this version does not
+        # keep in the page (no rule applied, checked in Chromium): the rules come as a <style> block.
+        st.markdown(f"<style>{CSS.read_text(encoding='utf-8')}</style>", unsafe_allow_html=True)
+    if present:
+        st.markdown(PRESENT_MARK, unsafe_allow_html=True)
     st.title(title)
-    st.markdown(f"**What you are looking at:** {what}  \n**How to use it:** {how}")
-
-
-def show_notices(notices: list[tuple[str, str]]) -> None:
-    for kind, text in notices:
-        (st.error if kind == "error" else st.warning if kind == "warning" else st.info)(text)
+    if not present:
+        st.markdown(f"**What you are looking at:** {what}  \n**How to use it:** {how}")
 
 
 @contextmanager

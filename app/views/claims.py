@@ -4,7 +4,8 @@ from __future__ import annotations
 import streamlit as st
 
 from app.components.claims_shipped import build_claims_session
-from app.components.sessions import session_for, show_notices, work_while_busy
+from app.components.live import work_area
+from app.components.sessions import session_for, show_notices
 from app.components.shell import page_setup
 from app.panels import claims as panels
 
@@ -25,4 +26,4 @@ show_notices(session)
 panels.claims_overview(session)
 slot = st.empty()
 panels.claim_cards(session)
-work_while_busy(session, slot, title="Re-running one trial")
+work_area(session, slot, title="Re-running one trial")

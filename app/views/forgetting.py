@@ -7,7 +7,8 @@ import streamlit as st
 from app.components.deploy_form import deploy_form
 from app.components.forgetting_form import settings_form
 from app.components.forgetting_shipped import build_deployment_session, build_forgetting_session
-from app.components.sessions import session_for, show_notices, work_while_busy
+from app.components.live import work_area
+from app.components.sessions import session_for, show_notices
 from app.components.shell import configure_torch, page_setup
 from app.panels import forgetting as panels
 
@@ -43,4 +44,4 @@ panels.accuracy_matrix(session)
 panels.forgetting_differences(session)
 panels.forgetting_exports(session)
 slots = (rerun_slot,) if session.rerunning else (top_slot, form_slot)
-work_while_busy(session, *slots, title=f"Training: {session.pending_label}")   # last: all above is on screen
+work_area(session, *slots, title=f"Training: {session.pending_label}")

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.components.sessions import session_for, show_notices, work_while_busy
+from app.components.live import work_area
+from app.components.sessions import session_for, show_notices
 from app.components.shell import page_setup
 from app.components.sleep_form import sleep_controls, sleep_form
+from app.panels import attribution
 from app.panels import sleep as panels
 
 page_setup(
@@ -27,6 +29,7 @@ with left:
     panels.knowledge_map(session)
 with right:
     panels.knowledge_transition(session)
+attribution.sleep_attribution(session)                   # the attribution map beside the lesion map
 left, right = st.columns(2)
 with left:
     panels.sleep_accuracy(session)
@@ -37,4 +40,4 @@ with left:
     panels.sleep_params(session)
 with right:
     panels.sleep_drift(session)
-work_while_busy(session, progress, title="Training and sleeping")
+work_area(session, progress, title="Training and sleeping")

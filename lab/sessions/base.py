@@ -15,9 +15,17 @@ the tests drive it without a browser:
     session.notices.pop()                                 # [(kind, text)], shown once
 
 `advance` is the only verb that does heavy work, and it does it in slices of about `budget_s`
-seconds; everything else reads. That is the shape a worker thread needs later: the worker calls
-`advance`, the page only reads (`progress`, `records`, `revision`). `revision` grows whenever
-what the session shows changes, so a page can cache a figure per revision.
+seconds; everything else reads. In the app a worker (`lab.sessions.pool`) calls `advance` while
+the page only reads (`progress`, `records`, `revision`). `revision` grows whenever what the
+session shows changes, so a page can cache a figure per revision.
+
+Threads: `session.lock` (re-entrant) is held by a worker for each slice of `advance` and by a
+page while it draws; the verbs that change a session (`configure`, `stop`, `restore`, and each
+subclass's own, marked `@exclusive`) take it too, so a button pressed during a slice waits for
+the slice to end instead of changing a run under a worker's feet.
+
+Limits (`lab.limits`): `session.limits` is the server's (environment variables, read once);
+a session refuses settings that cost more than they allow, with the same notice as a bad value.
 
 A session never raises on user input: `configure` turns a ConfigError (which names the field,
 the value and the allowed range) or another ValueError into an error notice and keeps what it had.
@@ -25,11 +33,14 @@ the value and the allowed range) or another ValueError into an error notice and 
 from __future__ import annotations
 
 import abc
+import functools
+import threading
 from typing import ClassVar
 
 import pandas as pd
 
 from lab.config import Config, ConfigError, shorten
+from lab.limits import server_limits
 from lab.records import COLUMNS
 
 NOTICE_KINDS = ("error", "warning", "info", "success")
@@ -62,6 +73,15 @@ class Notices:
         return len(self._items)
 
 
+def exclusive(verb):
+    """Run `verb` holding the session's lock (see the module docstring, "Threads")."""
+    @functools.wraps(verb)
+    def locked(self, *args, **kwargs):
+        with self.lock:
+            return verb(self, *args, **kwargs)
+    return locked
+
+
 class Session(abc.ABC):
     """Base of every session; see the module docstring for the verbs."""
 
@@ -69,11 +89,14 @@ class Session(abc.ABC):
     Settings: ClassVar[type[Config]]         # what `configure` takes (a Config, or a dict of its fields)
 
     def __init__(self):
+        self.lock = threading.RLock()
+        self.limits = server_limits()
         self.notices = Notices()
         self.revision = 0
         self.settings = self.Settings()
 
     # --- configure ---------------------------------------------------------------------------
+    @exclusive
     def configure(self, settings: Config | dict | None = None, **changes) -> bool:
         """Validate `settings` (a Settings, a dict of its fields, or None = the current ones) with
         `changes` applied, and rebuild. On a bad value: an error notice, nothing changes, False."""
@@ -110,6 +133,14 @@ class Session(abc.ABC):
     def advance(self, budget_s: float = 0.25) -> int:
         """Do about `budget_s` seconds of queued work; returns the units done (steps, runs …)."""
         return 0
+
+    @property
+    def wants_worker(self) -> bool:
+        """Work for a worker of the pool is queued (`busy` also counts what a page animates)."""
+        return self.busy
+
+    def animate(self) -> None:
+        """What a page does at each redraw itself (a replay moves on one frame); usually nothing."""
 
     def stop(self) -> None:
         """Drop the queued work (what is finished stays)."""

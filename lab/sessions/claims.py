@@ -9,7 +9,7 @@ import pandas as pd
 
 from lab.claims import CLAIMS, load, rerun_agrees
 from lab.config import Config, choice
-from lab.sessions.base import Session
+from lab.sessions.base import Session, exclusive
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class ClaimsSession(Session):
         return next(c for c in self.cards if c["id"] == claim_id)
 
     # --- the live re-run of one card's trial --------------------------------------------------------
+    @exclusive
     def request_check(self, claim_id: str) -> bool:
         if claim_id not in {c["id"] for c in self.cards} or not self.card(claim_id).get("rerun"):
             self.notices.add("error", f"There is no stored trial to re-run for the card {claim_id!r}.")
@@ -65,6 +66,7 @@ class ClaimsSession(Session):
     def progress(self) -> tuple[float, str]:
         return (0.0, f"re-running one trial of “{self._pending}”") if self._pending else (1.0, "")
 
+    @exclusive
     def advance(self, budget_s: float = 0.25) -> int:
         """Run the pending re-run (one trial: seconds to a few minutes) and keep its agreement."""
         if self._pending is None:
@@ -77,6 +79,7 @@ class ClaimsSession(Session):
         self.changed()
         return 1
 
+    @exclusive
     def stop(self) -> None:
         self._pending = None
 
@@ -85,9 +88,11 @@ class ClaimsSession(Session):
         return pd.DataFrame([{"id": c["id"], "verdict": c["verdict"], "effect": c["effect"]["mean"],
                               "ci95": c["effect"]["ci95"], "n_seeds": c["n_seeds"]} for c in self.cards])
 
+    @exclusive
     def snapshot(self) -> dict:
         return {"settings": self.settings, "checks": dict(self.checks)}
 
+    @exclusive
     def restore(self, snap: dict) -> None:
         self.settings, self.checks, self._pending = snap["settings"], dict(snap["checks"]), None
         self.changed()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from lab.deploy import DeployJob, DeploySettings, variant_label
 from lab.deploy.summary import Deployment
+from lab.sessions.base import exclusive
 from lab.sessions.forgetting import ForgettingSession
 
 SHIPPED = "The shipped deployment comparison (precomputed)"
@@ -39,6 +40,7 @@ class DeploymentSession(ForgettingSession):
             return
         self._queue(lambda: DeployJob(settings), describe_deploy(settings), "run", key)
 
+    @exclusive
     def request_rerun(self, seeds: list[int], methods: list[str] | None = None, joint: bool = False) -> bool:
         """Queue a live re-run of the shipped deployment for these seeds (with its stored settings)."""
         if self.shipped is None:

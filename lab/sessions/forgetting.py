@@ -31,7 +31,7 @@ import pandas as pd
 from lab.forgetting import (Comparison, ComparisonError, ComparisonJob, ForgetSettings, check_agreement, rerun_job,
                             describe_settings)
 from lab.records import COLUMNS
-from lab.sessions.base import Session
+from lab.sessions.base import Session, exclusive
 
 SHIPPED = "The shipped default comparison (precomputed)"
 
@@ -88,6 +88,7 @@ class ForgettingSession(Session):
             return self._shown
         return next(reversed(self.results), None) if self.results else (self.shipped_label if self.shipped is not None else None)
 
+    @exclusive
     def show(self, label: str) -> None:
         """Put the result `label` on screen (an unknown label changes nothing)."""
         if label in self.labels and label != self.shown_label:
@@ -114,6 +115,7 @@ class ForgettingSession(Session):
             return None
         return self._method if self._method in comparison.methods else comparison.methods[0]
 
+    @exclusive
     def choose_method(self, method: str) -> None:
         """Show `method` in the figures (kept while another comparison without it is on screen)."""
         if method != self._method:
@@ -132,6 +134,7 @@ class ForgettingSession(Session):
     # --- queueing work ---------------------------------------------------------------------------
     def _apply(self, settings: ForgetSettings) -> None:
         """Queue the comparison `settings` describe, unless it was already run in this session."""
+        self.limits.check_run(settings.base_config())          # what this server allows (lab.limits)
         key = settings.to_json()
         kept = self.kept_label(key)
         if kept is not None:
@@ -141,6 +144,7 @@ class ForgettingSession(Session):
             return
         self._queue(lambda: ComparisonJob.from_settings(settings), describe_settings(settings), "run", key)
 
+    @exclusive
     def request_rerun(self, seeds: list[int], methods: list[str], joint: bool = False) -> bool:
         """Queue a live re-run of the shipped comparison for these seeds and methods (and its joint
         reference, if it has one and `joint`). Refused with an error notice: False."""
@@ -193,6 +197,7 @@ class ForgettingSession(Session):
     def pending_label(self) -> str:
         return self.pending.label if self.pending is not None else ""
 
+    @exclusive
     def advance(self, budget_s: float = 0.25) -> int:
         """Train the pending job for about `budget_s` seconds; keep and show its result when it
         ends. A run that diverges ends the job with an error notice naming it. Returns the steps."""
@@ -223,6 +228,7 @@ class ForgettingSession(Session):
         self._shown = label
         self.changed()
 
+    @exclusive
     def stop(self) -> None:
         """Drop the pending job (nothing of it is kept; the results already kept stay)."""
         if self.pending is None:
@@ -233,6 +239,7 @@ class ForgettingSession(Session):
         self.changed()
 
     # --- snapshot ----------------------------------------------------------------------------------
+    @exclusive
     def snapshot(self) -> dict:
         """The settings, the kept results, the one shown and the pending job's recipe (finished
         comparisons are read-only, so they are shared with the snapshot, not copied)."""
@@ -243,6 +250,7 @@ class ForgettingSession(Session):
         return {"settings": self.settings, "results": dict(self.results), "shown": self._shown,
                 "method": self._method, "pending": pending}
 
+    @exclusive
     def restore(self, snap: dict) -> None:
         """Back to `snap`; a job pending then is pending again, from its first step."""
         self.settings = snap["settings"]

@@ -42,7 +42,7 @@ from lab.memory.registry import KVStream, MemoryParams, entries, runnable
 from lab.optim.toys import (AdamSpec, BufferSpec, M3Spec, MuonSpec, SurfaceSpec, TasksSpec, buffer_weights,
                             orthogonal_tasks, surface_grid, trajectories)
 from lab.records import COLUMNS
-from lab.sessions.base import Session
+from lab.sessions.base import Session, exclusive
 
 CACHE_SIZE = 64                      # results kept per session (each a small frame)
 SWEEPS = {                           # field → the values each sweep visits (capacity, correlation, decay, momentum)
@@ -109,6 +109,7 @@ class MemoryExplorerSession(Session):
         self._cache_size = cache_size
         self._stopped = False
 
+    @exclusive
     def configure(self, settings: Config | dict | None = None, **changes) -> bool:
         """As `Session.configure`; in `changes`, a nested part given as a dict changes only the
         fields it names: configure(stream={"n_pairs": 16}) keeps the stream's other fields."""
@@ -157,6 +158,7 @@ class MemoryExplorerSession(Session):
     def busy(self) -> bool:
         return bool(self.pending())
 
+    @exclusive
     def advance(self, budget_s: float = 0.25) -> int:
         """Compute pending results, whole ones, until about `budget_s` seconds are spent (at least
         one). Returns how many were computed."""
@@ -171,11 +173,13 @@ class MemoryExplorerSession(Session):
             self.changed()
         return done
 
+    @exclusive
     def finish(self) -> None:
         """Compute everything pending now (a page that is not live draws right after)."""
         while self.busy:
             self.advance(budget_s=float("inf"))
 
+    @exclusive
     def stop(self) -> None:
         self._stopped = True
 
@@ -245,10 +249,12 @@ class MemoryExplorerSession(Session):
         return pd.concat([tidy, frame[extra]], axis=1)
 
     # --- snapshot ------------------------------------------------------------------------------------
+    @exclusive
     def snapshot(self) -> dict:
         """Settings and the computed results (immutable, shared, not copied)."""
         return {"settings": self.settings, "cache": OrderedDict(self._cache), "stopped": self._stopped}
 
+    @exclusive
     def restore(self, snap: dict) -> None:
         self.settings = snap["settings"]
         self._cache = OrderedDict(snap["cache"])

@@ -23,7 +23,7 @@ from lab import probes
 from lab.config import ConfigError
 from lab.engine import Run, RunConfig
 from lab.hooks import hook_points
-from lab.sessions.base import Session
+from lab.sessions.base import Session, exclusive
 from lab.urlstate import from_params, key_of, reset_field, to_params
 from lab.viz.style import StreamLayout
 
@@ -117,18 +117,17 @@ class PlaygroundSession(Session):
         return session
 
     def _apply(self, config: RunConfig) -> None:
+        self.limits.check_run(config)             # what this server allows (lab.limits), before building
         run = Run(config)                         # raises ConfigError for a config that cannot run
         self.run, self.config = run, config
         self.layout = StreamLayout.of(run.stream)
-        self.history = ModelHistory(run)
+        self.history = ModelHistory(run, capacity=self.limits.max_snapshots)
         names = hook_points(run.model)
         self.has_memory = any(probes.MEMORY_RE.match(n) for n in names)
         self.has_attention = any(probes.PATTERN_RE.match(n) for n in names)
         self.playing = self.replaying = False
         self.view_step: int | None = None         # None: follow the latest step
         self.tick_times: list[float] = []         # when the live view last redrew (for the rate)
-        self._trained_until: float | None = None
-        self._overhead: float | None = None
         self._inputs: dict[int, torch.Tensor] = {}
         self._cache: OrderedDict[tuple, object] = OrderedDict()
 
@@ -141,13 +140,16 @@ class PlaygroundSession(Session):
     def can_train(self) -> bool:
         return not (self.run.done or self.run.diverged)
 
+    @exclusive
     def play(self) -> None:
         self.replaying, self.view_step = False, None
         self.playing = self.can_train
 
+    @exclusive
     def pause(self) -> None:
         self.playing = False
 
+    @exclusive
     def step(self, n: int) -> None:
         """Pause and train exactly n steps (fewer at the end of the stream)."""
         self.playing = self.replaying = False
@@ -155,11 +157,13 @@ class PlaygroundSession(Session):
         self.view_step = None
         self.changed()
 
+    @exclusive
     def reset(self) -> None:
         """A fresh model with the same setup and seed: the same curves again."""
         self.notices.clear()
         self.configure(self.config)
 
+    @exclusive
     def start_replay(self) -> None:
         self.playing = False
         if self.view_step is None or self.view_step >= self.run.step_count:
@@ -171,6 +175,16 @@ class PlaygroundSession(Session):
     def busy(self) -> bool:
         return self.playing or self.replaying
 
+    @property
+    def wants_worker(self) -> bool:
+        return self.playing                   # a replay is moved on by the page (`animate`)
+
+    @exclusive
+    def animate(self) -> None:
+        if self.replaying:
+            self.replay_tick()
+
+    @exclusive
     def advance(self, budget_s: float = 0.2) -> int:
         """While playing: train for about `budget_s` seconds (at least one step, no step that would
         likely end past the budget); at the end of the stream or on divergence, stop playing.
@@ -187,12 +201,17 @@ class PlaygroundSession(Session):
             elapsed = time.perf_counter() - start
             if elapsed + elapsed / steps > budget_s:
                 break
-        self._trained_until = time.perf_counter()
         if not self.can_train:
             self.playing = False
+        if len(self.run.recorder) > self.limits.max_record_rows:
+            self.playing = False
+            self.notices.add("warning", f"Paused: this run holds {len(self.run.recorder):,} records, the most this "
+                                        f"server keeps for one session (NLL_MAX_RECORD_ROWS). Download the CSV, or "
+                                        f"Reset.")
         self.changed()
         return steps
 
+    @exclusive
     def stop(self) -> None:
         self.playing = self.replaying = False
 
@@ -200,23 +219,6 @@ class PlaygroundSession(Session):
     def progress(self) -> tuple[float, str]:
         total = self.run.stream.total_steps
         return self.run.step_count / max(1, total), f"step {self.run.step_count} of {total}"
-
-    def live_budget(self, period_s: float, lo: float = 0.06, hi: float = 0.2) -> float:
-        """Seconds of training for the next live tick, so that ticks come every `period_s`.
-
-        What a tick costs besides training (drawing, the browser, the timer) is measured as the
-        time from the end of the previous tick's training to now (smoothed); the budget is the
-        rest of the period, within [lo, hi]. A fast machine trains more per redraw, a busy one
-        less, and the redraw rate stays near 1 / period_s where that is possible at all; the
-        floor `lo` keeps training going on a machine too busy for that.
-        """
-        now = time.perf_counter()
-        if self._trained_until is not None and now - self._trained_until < 2.0:
-            overhead = now - self._trained_until
-            self._overhead = overhead if self._overhead is None else 0.7 * self._overhead + 0.3 * overhead
-        if self._overhead is None:
-            return (lo + hi) / 2
-        return min(hi, max(lo, period_s - self._overhead))
 
     def replay_tick(self, frames: int = 60) -> bool:
         """Move the shown step forward by 1/frames of the run; False once at the end."""
@@ -235,6 +237,7 @@ class PlaygroundSession(Session):
             return latest
         return min(self.view_step, latest)
 
+    @exclusive
     def show_step(self, step: int) -> None:
         """The time scrubber: show the run as it was at `step` (the latest: follow the run)."""
         self.view_step = None if step >= self.run.step_count else int(step)
@@ -274,6 +277,7 @@ class PlaygroundSession(Session):
     def input_text(self, task: int, example: int) -> str:
         return self.run.stream.decode(self.input_tokens(task, example)[0])
 
+    @exclusive
     def probe(self, kind: str, step: int, task: int, example: int) -> tuple[int, pd.DataFrame]:
         """(recorded step used, the probe's frame) for the model as it was at `step`."""
         saved = self.history.step_at_or_before(step)
@@ -301,10 +305,12 @@ class PlaygroundSession(Session):
         return self.run.records().to_csv(index=False)
 
     # --- snapshots ------------------------------------------------------------------------------
+    @exclusive
     def snapshot(self) -> dict:
         return {"config": self.config, "run": self.run.snapshot(), "view_step": self.view_step,
                 "history": copy.deepcopy(self.history.states)}
 
+    @exclusive
     def restore(self, snap: dict) -> None:
         if snap["config"] != self.config:
             self._apply(snap["config"])

@@ -22,7 +22,7 @@ import pandas as pd
 
 from lab.config import Config, ConfigError, bounded, choice, flag
 from lab.engine import Run, RunConfig
-from lab.sessions.base import Session
+from lab.sessions.base import Session, exclusive
 from lab.sleep import SleepConfig, SleepError, sleep_and_map
 from lab.tasks.stream import StreamConfig
 
@@ -68,13 +68,16 @@ class SleepSession(Session):
         self._sleep_pending = False
 
     def _apply(self, settings: SleepSettings) -> None:
-        """Settings take effect at the next run (a run keeps the settings it was built with)."""
+        """Settings take effect at the next run (a run keeps the settings it was built with); one
+        this server does not allow (lab.limits) is refused now."""
+        self.limits.check_run(settings.run_config())
 
     @property
     def settings_differ(self) -> bool:
         return self.run is not None and self.run_settings != self.settings
 
     # --- verbs ------------------------------------------------------------------------------------
+    @exclusive
     def request_train(self) -> None:
         """Train to the end of the current task (a new run first, if there is none or the settings
         changed); then sleep, if `auto_sleep`."""
@@ -90,10 +93,12 @@ class SleepSession(Session):
         bounds = self.run.stream.boundaries_steps()
         self._target = min((b for b in bounds if b > self.run.step_count), default=self.run.stream.total_steps)
 
+    @exclusive
     def request_sleep(self) -> None:
         if self.run is not None:
             self._sleep_pending = True
 
+    @exclusive
     def reset(self) -> None:
         """Start over: no run, no sleeps."""
         self.run, self.run_settings, self.sleeps = None, None, []
@@ -109,6 +114,7 @@ class SleepSession(Session):
     def busy(self) -> bool:
         return self._target is not None or self._sleep_pending
 
+    @exclusive
     def stop(self) -> None:
         self._target, self._sleep_pending = None, False
 
@@ -120,6 +126,7 @@ class SleepSession(Session):
             return done, f"training {self.run.stream.task_names[self.run.current_task]}: step {self.run.step_count} of {self._target}"
         return (0.0, "sleeping: dreaming, distilling, pruning…") if self._sleep_pending else (1.0, "")
 
+    @exclusive
     def advance(self, budget_s: float = 0.3) -> int:
         """Train towards the end of the task (CHUNK steps at a time), then sleep if one is due."""
         start, steps = time.perf_counter(), 0
@@ -179,10 +186,12 @@ class SleepSession(Session):
     def records(self) -> pd.DataFrame:
         return super().records() if self.run is None else self.run.records()
 
+    @exclusive
     def snapshot(self) -> dict:
         return {"settings": self.settings, "run_settings": self.run_settings, "sleeps": copy.deepcopy(self.sleeps),
                 "run": None if self.run is None else self.run.snapshot()}
 
+    @exclusive
     def restore(self, snap: dict) -> None:
         self.stop()
         self.settings, self.run_settings, self.sleeps = snap["settings"], snap["run_settings"], copy.deepcopy(snap["sleeps"])

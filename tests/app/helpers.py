@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
 from app.components.registry import PAGES, PageSpec
 from app.components.shell import PANEL_FAILED
+from lab.sessions.pool import pool
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = ROOT / "app" / "main.py"
@@ -39,7 +41,7 @@ def trace_lengths(figure: dict) -> list[int]:
 def shown(markdown: str) -> str:
     """What a reader sees of a Markdown body whose special characters were escaped (notices are
     shown as text: app.components.sessions.as_text)."""
-    return re.sub(r"\\(.)", r"\1", markdown)
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u200b", "")     # as_text's autolink breaker
 
 
 def errors(at: AppTest) -> list[str]:
@@ -56,3 +58,19 @@ def assert_healthy(at: AppTest) -> None:
 def session(at: AppTest, kind: str = "playground"):
     """The session object a page keeps in st.session_state (lab.sessions)."""
     return at.session_state[f"session:{kind}"]
+
+
+def finish(at: AppTest, kind: str, timeout: float = TIMEOUT) -> AppTest:
+    """Wait until the server's training pool has done `kind`'s queued work, asking for it as the
+    page's fragment would (the heartbeat), then rerun the page as its fragment does when done."""
+    work = session(at, kind)
+    workers = pool()
+    deadline = time.monotonic() + timeout
+    while work.busy:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the {kind} work did not finish in {timeout} s: {work.progress}")
+        with work.lock:
+            if work.wants_worker:
+                workers.want(work)
+        time.sleep(0.02)
+    return at.run()

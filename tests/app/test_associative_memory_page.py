@@ -35,7 +35,8 @@ def charts(at: AppTest) -> list:
 def test_page_opens_with_the_two_lines_and_every_figure(page):
     clean(page)
     assert page.title[0].value == "Associative memory"
-    assert "What you are looking at" in page.markdown[0].value and "How to use it" in page.markdown[0].value
+    opening = next(m.value for m in page.markdown if not m.value.startswith("<style>"))    # the first text
+    assert "What you are looking at" in opening and "How to use it" in opening
     assert [t.label for t in page.tabs] == ["The table", "Memories side by side", "Exact equivalences",
                                             "Optimizers are memories"]
     assert len(charts(page)) == 10

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 import app.components.claims_shipped as shipped
 import lab.sessions.claims as claims_session
-from tests.app.helpers import ROOT, TIMEOUT, assert_healthy, charts
+from tests.app.helpers import ROOT, TIMEOUT, assert_healthy, charts, finish
 
 PAGE = ROOT / "app" / "views" / "claims.py"
 
@@ -63,8 +63,8 @@ def test_the_live_rerun_says_whether_the_numbers_agree(page, monkeypatch):
     monkeypatch.setattr(claims_session, "rerun_agrees", lambda c: {"identical": c["id"] == "m3", "max_abs_diff": 0.25,
                                                                     "numbers": 3})
     at = page([card("m3", "holds", -0.2, 0.05), card("sleep", "does not hold", 0.01, 0.1)])
-    at.button(key="cl_m3_rerun").click().run()
+    finish(at.button(key="cl_m3_rerun").click().run(), "claims")
     assert_healthy(at)
     assert any("agrees exactly" in s.value for s in at.success)
-    at.button(key="cl_sleep_rerun").click().run()
+    finish(at.button(key="cl_sleep_rerun").click().run(), "claims")
     assert any("differs from the shipped numbers by up to 0.25" in w.value for w in at.warning)

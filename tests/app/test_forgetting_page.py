@@ -15,7 +15,7 @@ import app.components.forgetting_shipped as state
 from app.components.registry import PAGES
 from lab import cli
 from lab.forgetting import Comparison
-from tests.app.helpers import ROOT, TIMEOUT, assert_healthy, charts, errors, open_page
+from tests.app.helpers import ROOT, TIMEOUT, assert_healthy, charts, errors, finish, open_page, session
 
 PAGE = ROOT / "app" / "views" / "forgetting.py"
 SUBMIT = "FormSubmitter:fg_setup-Run comparison"
@@ -92,7 +92,7 @@ def test_the_shipped_comparison_is_on_screen_at_once():
 
 def test_the_page_and_the_cli_give_the_same_accuracy_matrix(cli_run):
     at = fill(open_forgetting(), WIDGETS)
-    at.button(key=SUBMIT).click().run()
+    finish(at.button(key=SUBMIT).click().run(), "forgetting")
     assert_healthy(at)
     kept = session(at).results
     assert len(kept) == 1 and not session(at).busy
@@ -113,7 +113,7 @@ def test_the_page_and_the_cli_give_the_same_accuracy_matrix(cli_run):
 def test_rerunning_the_shipped_comparison_says_whether_the_numbers_agree(cli_run, shipped_at, tmp_path):
     at = shipped_at(cli_run)
     assert_healthy(at)
-    at.button(key="fg_rerun").click().run()
+    finish(at.button(key="fg_rerun").click().run(), "forgetting")
     assert_healthy(at)
     assert any("agrees with the shipped numbers exactly" in s.value for s in at.success)
     assert not at.warning
@@ -124,7 +124,7 @@ def test_rerunning_the_shipped_comparison_says_whether_the_numbers_agree(cli_run
     matrix.loc[4, "accuracy"] += 0.5
     matrix.to_csv(tampered / "accuracy_matrix.csv", index=False)
     at = shipped_at(tampered)
-    at.button(key="fg_rerun").click().run()
+    finish(at.button(key="fg_rerun").click().run(), "forgetting")
     assert_healthy(at)
     warning = " ".join(w.value for w in at.warning)
     assert "differs from the shipped numbers" in warning and "is 0.5" in warning

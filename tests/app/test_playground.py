@@ -1,12 +1,15 @@
 """The Playground in AppTest: widgets, transport buttons, per-frequency views, URL state, bad input."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from app.components.setup_form import NO_LEVELS
 from lab.engine import RunConfig
 from lab.urlstate import from_params, to_params
-from tests.app.helpers import FAST, assert_healthy, charts, errors, open_page, session, trace_lengths
+from lab.sessions.pool import pool
+from tests.app.helpers import FAST, TIMEOUT, assert_healthy, charts, errors, open_page, session, trace_lengths
 
 APPLY = "FormSubmitter:pg_setup-Apply and reset"
 
@@ -39,15 +42,22 @@ def test_setting_the_widgets_builds_that_run_and_puts_it_in_the_url():
     assert session(at).run.step_count == 1 and charts(at)["pg_loss"]["data"] != before["pg_loss"]["data"]
 
 
-def test_play_trains_in_the_fragment_and_pause_stops():
-    at = open_page("playground", FAST)
+def test_play_trains_in_the_pool_and_pause_stops():
+    at = open_page("playground", {**FAST, "steps": "400"})
     click(at, "pg_play")
     assert_healthy(at)
-    assert session(at).playing and session(at).run.step_count >= 1
-    assert len(loss_x(at)) == session(at).run.step_count
+    run = session(at)
+    assert run.playing and run.wants_worker
     assert any("Live: the charts redraw" in c.value for c in at.caption)
+    deadline = time.monotonic() + TIMEOUT
+    while run.run.step_count < 3 and time.monotonic() < deadline:    # the server's workers train it
+        with run.lock:
+            pool().want(run)                                          # the live fragment's heartbeat
+        time.sleep(0.02)
+    assert run.run.step_count >= 3
     click(at, "pg_pause")
-    assert not session(at).playing and at.button(key="pg_play")
+    assert not run.playing and at.button(key="pg_play")
+    assert len(loss_x(at)) == run.run.step_count                     # the page draws every step trained
 
 
 def test_the_run_ends_with_a_message_and_play_disabled():
@@ -84,8 +94,8 @@ def test_replay_plays_the_history_back():
 
 
 @pytest.mark.parametrize("model,views", [
-    ("transformer", ["Update timeline", "Activations", "Level contributions", "Drift", "Attention"]),
-    ("hope", ["Update timeline", "Activations", "Level contributions", "Drift", "Memory"]),
+    ("transformer", ["Update timeline", "Activations", "Level contributions", "Drift", "Attention", "Attributions"]),
+    ("hope", ["Update timeline", "Activations", "Level contributions", "Drift", "Memory", "Attributions"]),
 ])
 def test_every_per_frequency_view_draws_data(model, views):
     at = open_page("playground", {**FAST, "model": model})
@@ -93,7 +103,7 @@ def test_every_per_frequency_view_draws_data(model, views):
     assert [t.label for t in at.tabs] == views
     keys = {"Update timeline": "pg_timeline", "Activations": "pg_activations",
             "Level contributions": "pg_contributions", "Drift": "pg_drift", "Memory": "pg_memory",
-            "Attention": "pg_attention"}
+            "Attention": "pg_attention", "Attributions": "pg_attr_flow"}
     for view in views:
         at.session_state["pg_view"] = view
         at.run()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.app.helpers import assert_healthy, charts, errors, open_page, session
+from tests.app.helpers import assert_healthy, charts, errors, finish, open_page, session
 
 
 def setup_tiny(at):
@@ -20,11 +20,11 @@ def setup_tiny(at):
 @pytest.fixture(scope="module")
 def slept():
     at = setup_tiny(open_page("sleep"))
-    at.button(key="sl_train").click().run()
+    finish(at.button(key="sl_train").click().run(), "sleep")
     assert_healthy(at)
     state = session(at, "sleep")
     assert state.run.step_count == 4 and state.sleeps == []
-    at.button(key="sl_sleep").click().run()
+    finish(at.button(key="sl_sleep").click().run(), "sleep")
     return at
 
 
@@ -53,7 +53,7 @@ def test_a_bad_sleep_config_is_an_error_message_and_the_state_is_kept(slept, mon
         raise SleepError("this model cannot sleep")
 
     monkeypatch.setattr(lab.sessions.sleep, "sleep_and_map", refuse)
-    slept.button(key="sl_sleep").click().run()
+    finish(slept.button(key="sl_sleep").click().run(), "sleep")
     assert not slept.exception
     assert any("cannot sleep" in e for e in errors(slept))
     state = session(slept, "sleep")
@@ -63,7 +63,7 @@ def test_a_bad_sleep_config_is_an_error_message_and_the_state_is_kept(slept, mon
 def test_sleep_after_each_task_sleeps_at_the_boundary():
     at = setup_tiny(open_page("sleep"))
     at.checkbox(key="sl_auto").check().run()
-    at.button(key="sl_train").click().run()
+    finish(at.button(key="sl_train").click().run(), "sleep")
     assert_healthy(at)
     state = session(at, "sleep")
     assert state.run.step_count == 4

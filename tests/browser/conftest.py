@@ -48,7 +48,8 @@ def _healthy(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
+def app_server(tmp_path_factory):
+    """The server: {"url": …, "pid": …} (a test may read its memory from /proc)."""
     port = _free_port()
     log = (tmp_path_factory.mktemp("streamlit") / "server.log").open("w")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -63,13 +64,18 @@ def app_url(tmp_path_factory):
             server.kill()
             pytest.fail(f"the Streamlit server did not become healthy; see {log.name}")
         time.sleep(0.3)
-    yield url
+    yield {"url": url, "pid": server.pid}
     server.terminate()
     try:
         server.wait(timeout=10)
     except subprocess.TimeoutExpired:
         server.kill()
     log.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(app_server):
+    return app_server["url"]
 
 
 @pytest.fixture(scope="session")

@@ -31,16 +31,14 @@ def test_advance_takes_at_least_one_step_and_stops_at_the_end():
     assert not session.playing and not session.busy                 # the end of the stream stops the play
 
 
-def test_live_budget_gives_what_the_period_leaves_after_drawing():
+def test_a_replay_is_animated_by_the_page_not_by_a_worker():
     session = PlaygroundSession(TINY)
-    assert 0.06 <= session.live_budget(0.24) <= 0.2
-    session.play()
-    session.advance(0.0)
-    session._trained_until -= 0.1                     # as if drawing took 0.1 s since training ended
-    assert session.live_budget(0.24) == pytest.approx(0.14, abs=0.02)
-    session._trained_until -= 1.0
-    session._overhead = None
-    assert session.live_budget(0.24) == pytest.approx(0.06)
+    session.step(10)
+    session.start_replay()
+    assert session.busy and not session.wants_worker
+    first = session.shown_step
+    session.animate()
+    assert session.shown_step > first
 
 
 def test_history_keeps_the_parameters_of_every_evaluation(trained):

@@ -1,0 +1,105 @@
+"""A class on one server, in the real browser: several students open pages at the same moment,
+ten train at once, and the server's training pool serves them all. The figures (steps per
+student, redraws per second, server memory) are written to tests/screenshots/class_load.json
+and printed; they are reported, not asserted (these machines are shared and noisy)."""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from tests.browser.conftest import SCREENSHOTS, Tab
+from tests.browser.test_pages import FAST, LOAD_TIMEOUT_MS, assert_clean, open_page
+
+pytestmark = pytest.mark.browser
+STUDENTS = int(os.environ.get("NLL_LOAD_SESSIONS", "10"))
+WINDOW_S = 15.0
+ENDLESS = "model=transformer&preset=tiny&steps=10000&tasks=2"    # no student finishes during the test
+# steps trained so far, as the page shows them: the last step of the loss chart (its points are thinned)
+STEPS_SHOWN = """() => { const el = document.querySelector('.js-plotly-plot');
+    const x = el && el.data && el.data[0] && el.data[0].x;
+    return x && x.length ? x[x.length - 1] : 0; }"""
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(l for l in status if l.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+def test_students_opening_pages_at_the_same_moment_all_get_their_page(app_url, browser_context):
+    routes = ["", "playground", "forgetting", "sleep", "lessons"]
+    tabs = [Tab(browser_context.new_page()) for _ in routes]
+    try:
+        for tab, route in zip(tabs, routes):                 # all requests out before any page is waited for
+            tab.page.goto(f"{app_url}/{route}?{FAST}", wait_until="commit")
+        for tab in tabs:
+            open_page(tab, tab.page.url)
+            assert tab.page.get_by_text("What you are looking at").count() >= 1
+            assert_clean(tab)
+    finally:
+        for tab in tabs:
+            tab.page.close()
+
+
+def test_a_class_trains_at_once_and_every_student_advances(app_server, browser_context):
+    url, pid = app_server["url"], app_server["pid"]
+    figures = {"students": STUDENTS, "rss_mib_before": rss_mib(pid)}
+    tabs = [Tab(browser_context.new_page()) for _ in range(STUDENTS)]
+    try:
+        for i, tab in enumerate(tabs):
+            open_page(tab, f"{url}/playground?{ENDLESS}")
+            tab.page.get_by_role("button", name="Play", exact=True).click()
+            if i == 0:                                        # one student alone, for comparison
+                tab.page.wait_for_function(f"({STEPS_SHOWN})() > 0", timeout=LOAD_TIMEOUT_MS)
+                first = tab.page.evaluate(STEPS_SHOWN)
+                tab.page.wait_for_timeout(WINDOW_S * 1000)
+                figures["steps_per_s_alone"] = round((tab.page.evaluate(STEPS_SHOWN) - first) / WINDOW_S, 1)
+        for tab in tabs:                                      # each student's charts start to move
+            tab.page.wait_for_function(f"({STEPS_SHOWN})() > 0", timeout=LOAD_TIMEOUT_MS)
+        # the same window for all: the steps each student's page shows at its start and at its end
+        at_start = [tab.page.evaluate(STEPS_SHOWN) for tab in tabs]
+        tabs[0].page.wait_for_timeout(WINDOW_S * 1000)
+        redraws, last, watch_until = 0, None, time.monotonic() + 5
+        while time.monotonic() < watch_until:                 # one student's redraws for five seconds
+            shown = tabs[0].page.evaluate(STEPS_SHOWN)
+            redraws += shown != last
+            last = shown
+            tabs[0].page.wait_for_timeout(50)
+        figures["redraws_per_s_one_student"] = round(redraws / 5, 2)
+        at_end = [tab.page.evaluate(STEPS_SHOWN) for tab in tabs]
+        figures["rss_mib_training"] = rss_mib(pid)
+        figures["steps_in_window"] = [end - start for start, end in zip(at_start, at_end)]
+        figures["window_s"] = WINDOW_S + 5
+        figures["steps_per_s_together"] = round(sum(figures["steps_in_window"]) / figures["window_s"], 1)
+        for tab in tabs:
+            tab.page.get_by_role("button", name="Pause", exact=True).click()
+        for tab in tabs:
+            tab.page.get_by_role("button", name="Play", exact=True).wait_for(timeout=LOAD_TIMEOUT_MS)
+            assert_clean(tab)
+    finally:
+        for tab in tabs:
+            tab.page.close()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    (SCREENSHOTS / "class_load.json").write_text(json.dumps(figures, indent=2))
+    print("class load:", json.dumps(figures))
+    assert all(steps > 0 for steps in figures["steps_in_window"]), figures   # nobody starved
+
+
+def test_a_shared_link_cannot_put_a_link_or_an_image_in_the_page(app_url, page):
+    import urllib.parse
+    hostile = {"model": "![x](http://127.0.0.1:9/pixel.png)", "lr": "[Session expired - log in](http://127.0.0.1:9/login)",
+               "chunks": "<img src='http://127.0.0.1:9/tag.png'>" + "9" * 20_000, "preset": "tiny"}
+    requested: list[str] = []
+    page.page.on("request", lambda request: requested.append(request.url))
+    open_page(page, f"{app_url}/playground?{urllib.parse.urlencode(hostile)}")
+    alerts = page.page.locator("[data-testid='stAlert']")
+    alerts.first.wait_for(timeout=LOAD_TIMEOUT_MS)
+    text = " ".join(alerts.all_inner_texts()).replace("\u200b", "")     # as_text's autolink breaker
+    assert "![x](http://127.0.0.1:9/pixel.png)" in text and "log in](http://127.0.0.1:9/login)" in text   # shown as text
+    rendered = page.page.locator("[data-testid='stAlert'] a, [data-testid='stAlert'] img")
+    assert rendered.count() == 0, [rendered.nth(i).evaluate("e => e.outerHTML") for i in range(rendered.count())]
+    assert not [url for url in requested if "127.0.0.1:9/" in url]                # nothing fetched from the link
+    assert max(len(t) for t in alerts.all_inner_texts()) < 2_000                   # a 20 KB echo is cut
