@@ -5,6 +5,7 @@ their medians, because the machines are shared and noisy.
 """
 from __future__ import annotations
 
+import math
 import resource
 import statistics
 import time
@@ -14,6 +15,7 @@ import torch.nn.functional as F
 
 from lab.device import describe, get_device
 from lab.engine import Run, RunConfig
+from lab.memory.compiled import compile_enabled, compile_report, set_compile
 from lab.memory.neural import NeuralMemory
 from lab.models import MODELS, build_model
 from lab.models.cms import ContinuumMemory
@@ -44,14 +46,46 @@ def _interleaved(fns: dict, repeats: int, device, warmup: int = 2) -> dict[str, 
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def training_steps(repeats: int, device) -> dict:
-    """Full engine training steps (forward, backward, CMS schedule, optimizers) at default size."""
+def training_steps(repeats: int, device, compiled: bool = False) -> dict:
+    """Full engine training steps (forward, backward, CMS schedule, optimizers) at default size, the
+    families interleaved step by step, with the chunk bodies compiled or eager (lab.memory.compiled).
+    The warm-up (which includes the compiler's wait when compiled) is reported, not timed in."""
+    set_compile(compiled)
+    try:
+        runs = {name: Run(RunConfig(model=name, eval_every=100_000), device=device) for name in MODELS}
+        start = time.perf_counter()
+        for run in runs.values():
+            run.step(2)
+        warmup = time.perf_counter() - start
+        sec = _interleaved({name: lambda run=run: run.step(1) for name, run in runs.items()}, repeats, device, warmup=1)
+    finally:
+        set_compile(None)
+    out = {name: {"steps_per_sec": 1 / sec[name], "tokens_per_sec": run.stream.tokens_per_step / sec[name],
+                  "tokens_per_step": run.stream.tokens_per_step, "params": run.model.n_params()}
+           for name, run in runs.items()}
+    base = sec.get("transformer")
+    out["ratios"] = {f"{name}/transformer": sec[name] / base for name in sec if base and name != "transformer"}
+    out["compiled"] = compiled
+    out["warmup_s"] = warmup
+    return out
+
+
+def length_scaling(device, lengths=(512, 1024, 2048, 4096), families=("titans", "hope"), repeats: int = 3) -> dict:
+    """Seconds of one forward+backward pass on one sequence of T tokens (eager; the lengths
+    interleaved, so a busy machine slows them alike), and the exponent p of time ∝ T^p fitted by
+    least squares on log-log (p ≈ 1: linear cost in sequence length)."""
     out = {}
-    for name in MODELS:
-        run = Run(RunConfig(model=name, eval_every=100_000), device=device)
-        sec = _interleaved({"step": lambda run=run: run.step(1)}, repeats, device)["step"]
-        out[name] = {"steps_per_sec": 1 / sec, "tokens_per_sec": run.stream.tokens_per_step / sec,
-                     "tokens_per_step": run.stream.tokens_per_step, "params": run.model.n_params()}
+    for name in families:
+        model = build_model(name, vocab_size=64, max_len=max(lengths)).to(device)
+
+        def fwd_bwd(T, model=model):
+            tokens = torch.randint(0, 64, (1, T), device=device)
+            return lambda: (model.zero_grad(set_to_none=True), model(tokens).float().logsumexp(-1).mean().backward())
+        seconds = _interleaved({T: fwd_bwd(T) for T in lengths}, repeats, device, warmup=1)
+        xs, ys = [math.log(T) for T in seconds], [math.log(t) for t in seconds.values()]
+        mx, my = statistics.fmean(xs), statistics.fmean(ys)
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+        out[name] = {"seconds": {str(T): t for T, t in seconds.items()}, "exponent": slope}
     return out
 
 
@@ -131,13 +165,19 @@ def online_read(device, tokens: int = 4096, repeats: int = 2) -> dict:
     return {"tokens": read_tokens, "frozen_s": frozen, "online_s": online, "ratio_online_over_frozen": online / frozen}
 
 
-def run_bench(repeats: int = 20) -> dict:
+def run_bench(repeats: int = 20, compiled: bool = True) -> dict:
+    """Every figure of issue 15: steps/s per family and the ratios to the Transformer (eager, and with
+    the chunk bodies compiled unless `compiled` is False), the cost exponent in sequence length,
+    peak memory. `compile_default` says whether runs outside the bench compile (NLL_COMPILE)."""
     device = get_device()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     result = {
-        "device": describe(), "threads": torch.get_num_threads(),
+        "device": describe(), "threads": torch.get_num_threads(), "compile_default": compile_enabled(),
         "training_step": training_steps(repeats, device),
+        "training_step_compiled": training_steps(repeats, device, compiled=True) if compiled else None,
+        "compile_report": compile_report(),
+        "length_scaling": length_scaling(device),
         "forward_backward_16x64": forward_backward(repeats, device),
         "titans_memory": titans_modes(repeats, device),
         "cms_vs_plain_mlp": cms_overhead(repeats, device),

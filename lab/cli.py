@@ -160,9 +160,11 @@ def cmd_forget(args) -> int:
     unknown = [m for m in keep or [] if m not in METRICS]
     if unknown or keep == []:
         raise UsageError(f"--keep-metrics {args.keep_metrics!r}: choose from {', '.join(METRICS)}")
+    if args.workers < 1:
+        raise UsageError(f"--workers {args.workers}: give at least 1 (one process per model trained at once)")
     out = _writable(args.out)
     try:
-        result = run_settings(settings, progress=_progress, workers=max(1, args.workers))
+        result = run_settings(settings, progress=_progress, workers=args.workers)
     except ComparisonError as err:
         print(f"\nerror: {err}", file=sys.stderr)
         return 1

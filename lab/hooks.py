@@ -28,8 +28,9 @@ class HookPoint(nn.Module):
 
     @property
     def listened(self) -> bool:
-        """Whether a probe listens here (a model may then compute what it otherwise skips)."""
-        return bool(self._forward_hooks)
+        """Whether a probe listens here, by a forward hook or pre-hook (a model may then compute what
+        it otherwise skips; global module hooks of torch are not seen, and the lab uses none)."""
+        return bool(self._forward_hooks or self._forward_pre_hooks)
 
     def extra_repr(self) -> str:
         return self.name

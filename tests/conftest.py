@@ -3,8 +3,11 @@ one thread: the lab's models are tiny, and on a small shared machine one intra-o
 several times faster than many (the app and the CLI do the same, lab.device.configure_threads)."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+os.environ.setdefault("NLL_COMPILE", "0")   # eager numbers, no compiler waits (lab.memory.compiled)
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:

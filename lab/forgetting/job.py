@@ -178,11 +178,37 @@ class ComparisonJob:
         self.index += 1
         self._run = None
 
-    def run_to_end(self, progress: Callable[[float, str], None] | None = None) -> Comparison:
+    def run_to_end(self, progress: Callable[[float, str], None] | None = None, workers: int = 1) -> Comparison:
+        """Every run to its end, then `result()`. workers > 1: the runs (independent: each has its own
+        config and seed) go to a pool of processes, and their results are taken in the serial order,
+        so the records are those of the serial run."""
+        if workers > 1 and self.index == 0 and self._run is None:
+            return self._run_pooled(workers, progress)
         while not self.done:
             self.advance(max_steps=self.chunk)
             if progress:
                 progress(self.fraction, self.label)
+        if progress:
+            progress(1.0, "done")
+        return self.result()
+
+    def _run_pooled(self, workers: int, progress) -> Comparison:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")       # no fork of a process that holds torch threads
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = [pool.submit(_train_unit, unit.config) for unit in self.units]
+            for future in futures:                           # in the serial order
+                outcome = future.result()
+                if outcome["diverged"]:
+                    unit = self.units[self.index]
+                    raise ComparisonError(f"{unit.label(self.replay)} diverged: {outcome['diverged']}")
+                if not self.task_names:
+                    self.task_names, self.boundaries_tokens = outcome["task_names"], outcome["boundaries_tokens"]
+                self._finish(_Finished(outcome))
+                if progress:
+                    progress(self.fraction, self.label)
         if progress:
             progress(1.0, "done")
         return self.result()
@@ -209,6 +235,36 @@ class ComparisonJob:
                           joint if self.joint else None)
 
 
+def _train_unit(config: RunConfig) -> dict:
+    """One run of a comparison to its end, in a worker process: what `_finish` reads of it."""
+    from lab.device import configure_threads
+    from lab.engine import Run
+
+    configure_threads()
+    run = Run(config)
+    while not run.done and not run.diverged:
+        run.step(1000)
+    return {"diverged": run.diverged.message() if run.diverged else None, "matrix": run.accuracy_matrix(),
+            "records": run.records(), "last_eval": run.last_eval_accuracy(), "step_count": run.step_count,
+            "task_names": list(run.stream.task_names), "boundaries_tokens": list(run.stream.boundaries_tokens())}
+
+
+class _Finished:
+    """A finished run as `ComparisonJob._finish` reads it, from a worker's `_train_unit` result."""
+
+    def __init__(self, outcome: dict):
+        self.outcome, self.step_count = outcome, outcome["step_count"]
+
+    def accuracy_matrix(self):
+        return self.outcome["matrix"]
+
+    def records(self):
+        return self.outcome["records"]
+
+    def last_eval_accuracy(self):
+        return self.outcome["last_eval"]
+
+
 def compare(base: RunConfig, models: list[str], seeds: list[int],
             progress: Callable[[float, str], None] | None = None, chunk: int = 25,
             methods: list[str] = ("naive",), replay: int = DEFAULT_REPLAY, joint: bool = False,
@@ -218,9 +274,11 @@ def compare(base: RunConfig, models: list[str], seeds: list[int],
     return ComparisonJob(base, models, seeds, methods, replay, joint, settings, chunk).run_to_end(progress)
 
 
-def run_settings(settings: ForgetSettings, progress: Callable[[float, str], None] | None = None) -> Comparison:
-    """The whole comparison `settings` describe, in one call (what `python -m lab forget` does)."""
-    return ComparisonJob.from_settings(settings).run_to_end(progress)
+def run_settings(settings: ForgetSettings, progress: Callable[[float, str], None] | None = None,
+                 workers: int = 1) -> Comparison:
+    """The whole comparison `settings` describe, in one call (what `python -m lab forget` does);
+    workers > 1 trains its runs in that many processes (the same records)."""
+    return ComparisonJob.from_settings(settings).run_to_end(progress, workers=workers)
 
 
 def rerun_job(comparison: Comparison, seeds: list[int] | None = None, methods: list[str] | None = None,

@@ -44,6 +44,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from lab.memory.compiled import Compiled
+
 READ_ORDERS = ("after_write", "before_write")   # y_t = M_t(q_t)  |  o_t = M_{t−1}(q_t)
 
 
@@ -92,6 +94,12 @@ class CarriesState(abc.ABC):
         if self._state is None:
             raise RuntimeError("the memory has read nothing yet")
         return self._state
+
+
+def listened(*hooks) -> bool:
+    """Whether a probe listens to one of these hook points (`lab.hooks.HookPoint.listened`: a forward
+    hook or pre-hook on it). What only a hook would see is skipped otherwise."""
+    return any(h.listened for h in hooks)
 
 
 def _act(x):
@@ -200,53 +208,89 @@ def _previous_rows(P, Ct, c_mom):
     return P, Ct, c_mom
 
 
+def chunk_step(weights: list, momentum: list | None, k, v, q, theta, retention, eta, residual: bool,
+               delta_term: float, read_order: str, stat_heads: int):
+    """One chunk of `scan_chunks` (every gradient at the chunk-start weights, REFERENCE.md §2, the
+    chunked form of S_t = η_t S_{t−1} − θ_t ∇ℓ, M_t = (1 − α_t) M_{t−1} + S_t): the read of its tokens
+    and the state after it. k, v: (B, H, b, d); q: (B, Hq, b, d) or None; gates (B, H, b).
+
+    stat_heads: of the last `stat_heads` heads, also return the surprise ‖∇ℓ_i‖ and the inner loss ℓ_i
+    per token ((B, stat_heads, b) each); 0 skips both (nobody listens: they cost time, and nothing
+    else depends on them). Returns (y or None, weights, momentum or None, surprise or None, loss or None).
+    """
+    grads, inputs, loss = token_grads(weights, k, v, residual, delta_term)
+    surprise = None
+    if stat_heads:
+        heads = slice(k.shape[1] - stat_heads, None)
+        surprise = surprise_norm([g[:, heads] for g in grads], [x[:, heads] for x in inputs])
+        loss = loss[:, heads]
+    th = theta                                                         # (B, H, b)
+    D, P = _decay_matrix(retention)
+    if momentum is not None:
+        Fm, E = _decay_matrix(eta)
+        C = D @ Fm                                                     # (B, H, b, b)
+        c_mom = (D @ E.unsqueeze(-1)).squeeze(-1)                      # (B, H, b)
+    else:
+        C, c_mom = D, None
+    Ct = C * th.unsqueeze(-2)                                          # C_{t,i} θ_i
+    y = None
+    if q is not None:
+        Pr, Cr, cr = (P, Ct, c_mom) if read_order == "after_write" else _previous_rows(P, Ct, c_mom)
+        # a view of q for the reads, so that their gradients add up before the residual's (the
+        # grouping of the unfused code: the same last bits)
+        h, r = q[:, :, :], slice(k.shape[1] - q.shape[1], None)          # r: the heads that are read
+        for l, w in enumerate(weights):
+            a = Pr[:, r].unsqueeze(-1) * (h @ w[:, r].transpose(-1, -2))
+            if momentum is not None:
+                a = a + cr[:, r].unsqueeze(-1) * (h @ momentum[l][:, r].transpose(-1, -2))
+            scores = Cr[:, r] * (h @ inputs[l][:, r].transpose(-1, -2))    # (B, Hq, b, b)
+            a = a - scores @ grads[l][:, r]
+            h = _act(a) if l < len(weights) - 1 else a
+        y = q + h if residual else h
+    last = Ct[..., -1, :]                                              # (B, H, b)
+    weights, momentum = list(weights), None if momentum is None else list(momentum)
+    for l in range(len(weights)):
+        update = -(grads[l] * last.unsqueeze(-1)).transpose(-1, -2) @ inputs[l]
+        new_w = P[..., -1, None, None] * weights[l] + update
+        if momentum is not None:
+            new_w = new_w + c_mom[..., -1, None, None] * momentum[l]
+            f_last = (Fm[..., -1, :] * th).unsqueeze(-1)
+            momentum[l] = E[..., -1, None, None] * momentum[l] - (grads[l] * f_last).transpose(-1, -2) @ inputs[l]
+        weights[l] = new_w
+    return y, weights, momentum, surprise, (loss if stat_heads else None)
+
+
+compiled_chunk_step = Compiled(chunk_step, "fast_weights.chunk_step")
+
+
 def scan_chunks(state: FastWeights, k, v, q, theta, retention, eta=None, *, chunk_size: int,
-                residual=False, delta_term=0.0, read_order="after_write"):
-    """Chunked-parallel version of `scan_tokens` (gradients at each chunk's start).
+                residual=False, delta_term=0.0, read_order="after_write", stats=True):
+    """Chunked-parallel version of `scan_tokens` (gradients at each chunk's start), chunk by chunk
+    (`chunk_step`, compiled in training steps when `lab.memory.compiled` allows it).
 
     q may have fewer heads than the state (Hq ≤ H): then only the last Hq heads are read,
     which lets several memories stacked along the head axis be updated together but read apart.
     read_order "before_write" reads token t from the chunk-start state plus the writes of the
     chunk's tokens before t (`_previous_rows`); "after_write" includes token t's own write.
+    stats=False skips the surprise and the loss (returned as None): nobody listens.
+
+    Returns (y or None, final state, surprise (B, H, T) or None, loss (B, H, T) or None).
     """
     _check_read_order(read_order)
-    T = k.shape[2]
+    T, stat_heads = k.shape[2], (k.shape[1] if stats else 0)
     weights = list(state.weights)
     momentum = None if state.momentum is None else list(state.momentum)
     ys, surprises, losses = [], [], []
     for start in range(0, T, chunk_size):
         sl = slice(start, min(T, start + chunk_size))
-        grads, inputs, loss = token_grads(weights, k[:, :, sl], v[:, :, sl], residual, delta_term)
-        surprises.append(surprise_norm(grads, inputs))
+        y, weights, momentum, surprise, loss = compiled_chunk_step(
+            weights, momentum, k[:, :, sl], v[:, :, sl], None if q is None else q[:, :, sl], theta[:, :, sl],
+            retention[:, :, sl], None if eta is None else eta[:, :, sl], residual, delta_term, read_order, stat_heads)
+        if y is not None:
+            ys.append(y)
+        surprises.append(surprise)
         losses.append(loss)
-        th = theta[:, :, sl]                                           # (B, H, b)
-        D, P = _decay_matrix(retention[:, :, sl])
-        if momentum is not None:
-            Fm, E = _decay_matrix(eta[:, :, sl])
-            C = D @ Fm                                                 # (B, H, b, b)
-            c_mom = (D @ E.unsqueeze(-1)).squeeze(-1)                  # (B, H, b)
-        else:
-            C, c_mom = D, None
-        Ct = C * th.unsqueeze(-2)                                      # C_{t,i} θ_i
-        if q is not None:
-            Pr, Cr, cr = (P, Ct, c_mom) if read_order == "after_write" else _previous_rows(P, Ct, c_mom)
-            h, r = q[:, :, sl], slice(k.shape[1] - q.shape[1], None)   # r: the heads that are read
-            for l, w in enumerate(weights):
-                a = Pr[:, r].unsqueeze(-1) * (h @ w[:, r].transpose(-1, -2))
-                if momentum is not None:
-                    a = a + cr[:, r].unsqueeze(-1) * (h @ momentum[l][:, r].transpose(-1, -2))
-                scores = Cr[:, r] * (h @ inputs[l][:, r].transpose(-1, -2))  # (B, Hq, b, b)
-                a = a - scores @ grads[l][:, r]
-                h = _act(a) if l < len(weights) - 1 else a
-            ys.append(q[:, :, sl] + h if residual else h)
-        last = Ct[..., -1, :]                                          # (B, H, b)
-        for l in range(len(weights)):
-            update = -(grads[l] * last.unsqueeze(-1)).transpose(-1, -2) @ inputs[l]
-            new_w = P[..., -1, None, None] * weights[l] + update
-            if momentum is not None:
-                new_w = new_w + c_mom[..., -1, None, None] * momentum[l]
-                f_last = (Fm[..., -1, :] * th).unsqueeze(-1)
-                momentum[l] = E[..., -1, None, None] * momentum[l] - (grads[l] * f_last).transpose(-1, -2) @ inputs[l]
-            weights[l] = new_w
     y = torch.cat(ys, dim=2) if q is not None else None
+    if not stats:
+        return y, FastWeights(weights, momentum), None, None
     return y, FastWeights(weights, momentum), torch.cat(surprises, 2), torch.cat(losses, 2)

@@ -26,7 +26,8 @@ from torch import nn
 
 from lab.hooks import HookPoint
 from lab.memory.base import AssociativeMemory
-from lab.memory.fast_weights import CarriesState, FastWeights, mlp_apply, scan_chunks, scan_tokens, token_grads
+from lab.memory.fast_weights import (CarriesState, FastWeights, listened, mlp_apply, scan_chunks, scan_tokens,
+                                     token_grads)
 from lab.memory.registry import CatalogRow, MemoryEntry, register
 from lab.viz.palette import ARCH_COLORS, TASK_COLORS
 
@@ -106,8 +107,9 @@ class NeuralMemory(CarriesState, AssociativeMemory):
         if x.dim() != 4 or x.shape[1] != self.heads or x.shape[-1] != d:
             raise ValueError(f"{what} must have shape (B, {self.heads}, T, {d}); got {tuple(x.shape)}")
 
-    def scan(self, state: FastWeights, q, k, v, theta=None, eta=None, alpha=None, mode=None):
-        """Run the update over a sequence from `state`. Returns (y, new_state, surprise, loss)."""
+    def scan(self, state: FastWeights, q, k, v, theta=None, eta=None, alpha=None, mode=None, stats=True):
+        """Run the update over a sequence from `state`. Returns (y, new_state, surprise, loss); with
+        stats=False (chunk mode) the surprise and the loss are skipped and returned as None."""
         self._check(k, self.d_key, "k")
         self._check(v, self.d_value, "v")
         th, et, ret = self._gates(k, theta, eta, alpha)
@@ -115,14 +117,15 @@ class NeuralMemory(CarriesState, AssociativeMemory):
         mode = mode or self.mode
         if mode == "token":
             return scan_tokens(state, k, v, q, th, ret, et, residual=self.residual)
-        return scan_chunks(state, k, v, q, th, ret, et, chunk_size=self.chunk_size, residual=self.residual)
+        return scan_chunks(state, k, v, q, th, ret, et, chunk_size=self.chunk_size, residual=self.residual,
+                           stats=stats)
 
     def write(self, k, v, theta=None, eta=None, alpha=None) -> None:
         if self._state is None:
             self.reset(k.shape[0])
-        _, self._state, surprise, loss = self.scan(self._state, None, k, v, theta, eta, alpha)
-        self.hook_surprise(surprise)
-        self.hook_loss(loss)
+        stats = self.stats_wanted()
+        _, self._state, surprise, loss = self.scan(self._state, None, k, v, theta, eta, alpha, stats=stats)
+        self._record(surprise, loss)
 
     def read(self, q):
         self._check(q, self.d_key, "q")
@@ -136,11 +139,20 @@ class NeuralMemory(CarriesState, AssociativeMemory):
     def forward(self, q, k, v, theta=None, eta=None, alpha=None):
         """Causal pass over a fresh memory: y_t = M_t(q_t). Shapes (B, H, T, d)."""
         self._check(q, self.d_key, "q")
-        y, state, surprise, loss = self.scan(self.start(k.shape[0]), q, k, v, theta, eta, alpha)
+        y, state, surprise, loss = self.scan(self.start(k.shape[0]), q, k, v, theta, eta, alpha,
+                                             stats=self.stats_wanted())
         self.keep_state(state)                # keep the final state, not the autograd graph
-        self.hook_surprise(surprise)
-        self.hook_loss(loss)
+        self._record(surprise, loss)
         return self.hook_out(y)
+
+    def stats_wanted(self) -> bool:
+        """Whether a probe listens to the surprise or the inner loss (else they are not computed)."""
+        return listened(self.hook_surprise, self.hook_loss)
+
+    def _record(self, surprise, loss) -> None:
+        if surprise is not None:
+            self.hook_surprise(surprise)
+            self.hook_loss(loss)
 
     @torch.no_grad()
     def mode_difference(self, q, k, v, theta=None, eta=None, alpha=None, chunk_size=None) -> dict:

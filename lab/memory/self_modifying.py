@@ -42,7 +42,8 @@ from torch import nn
 
 from lab.hooks import HookPoint
 from lab.memory.base import AssociativeMemory
-from lab.memory.fast_weights import READ_ORDERS, CarriesState, FastWeights, mlp_apply, scan_chunks
+from lab.memory.compiled import Compiled
+from lab.memory.fast_weights import READ_ORDERS, CarriesState, FastWeights, chunk_step, listened, mlp_apply
 from lab.memory.registry import MemoryEntry, register
 from lab.viz.palette import ARCH_COLORS
 
@@ -104,53 +105,45 @@ class SelfModifyingMemory(CarriesState, AssociativeMemory):
         if x.dim() != 4 or x.shape[1] != self.heads or x.shape[-1] != self.d:
             raise ValueError(f"{what} must have shape (B, {self.heads}, T, {self.d}); got {tuple(x.shape)}")
 
-    def _stack(self, *per_memory):
-        return torch.cat(per_memory, dim=1)                        # (B, 5·H, ...)
-
-    def _generate(self, state, xk, xv):
-        """k, v, η, α for a chunk from the chunk-start memories. Shapes (B, H, b, d) and (B, H, b)."""
-        inputs = self._stack(xk, xv, xk, xk, xk)                   # the output memory's read is unused
-        key, value, eta, alpha, _ = mlp_apply(state.weights, inputs, residual=True)[0].chunk(len(MEMORIES), 1)
-        k = F.normalize(key, dim=-1)
-        eta = self.eta_max * torch.sigmoid((eta * self.eta_readout[:, None]).sum(-1) + self.eta_bias[:, None])
-        alpha = torch.sigmoid((alpha * self.alpha_readout[:, None]).sum(-1) + self.alpha_bias[:, None])
-        return k, value, eta, alpha
-
-    def scan(self, state: FastWeights, q, xk, xv):
-        """Process a sequence from `state`. Returns (y or None, new_state, extras)."""
+    def scan(self, state: FastWeights, q, xk, xv, stats: bool = True):
+        """Process a sequence from `state`, chunk by chunk (`hope_chunk`, compiled in training steps
+        when `lab.memory.compiled` allows it). Returns (y or None, new_state, extras); with stats=False
+        the extras hold no surprise (nobody listens)."""
         self._check(xk, "k")
         self._check(xv, "v")
         if q is not None:
             self._check(q, "q")
             q = F.normalize(q, dim=-1)
         xk, xv = F.normalize(xk, dim=-1), F.normalize(xv, dim=-1)    # keeps the inner steps stable
-        T, n = xk.shape[2], len(MEMORIES)
+        T = xk.shape[2]
+        gates = (self.eta_readout, self.eta_bias, self.alpha_readout, self.alpha_bias)
+        weights = list(state.weights)
         ys, etas, alphas, surprises = [], [], [], []
         for start in range(0, T, self.chunk_size):
             sl = slice(start, min(T, start + self.chunk_size))
-            k, v, eta, alpha = self._generate(state, xk[:, :, sl], xv[:, :, sl])
+            y, weights, eta, alpha, surprise = compiled_hope_chunk(
+                weights, xk[:, :, sl], xv[:, :, sl], None if q is None else q[:, :, sl], gates, self.eta_max,
+                self.read_order, stats)
             etas.append(eta)
             alphas.append(alpha)
-            targets = mlp_apply(state.weights, self._stack(*[v] * n), residual=True)[0]   # v̂_□ = M_□(v)
-            y, state, surprise, _ = scan_chunks(                     # reads the output memory only
-                state, self._stack(*[k] * n), targets, None if q is None else q[:, :, sl], self._stack(*[eta] * n),
-                self._stack(*[alpha] * n), None, chunk_size=k.shape[2], residual=True, delta_term=1.0,
-                read_order=self.read_order)
-            surprises.append(surprise[:, -self.heads:])               # the output memory's
+            surprises.append(surprise)
             if y is not None:
                 ys.append(y)
-        extras = {"eta": torch.cat(etas, 2), "alpha": torch.cat(alphas, 2), "surprise": torch.cat(surprises, 2)}
-        return (torch.cat(ys, 2) if ys else None), state, extras
+        extras = {"eta": torch.cat(etas, 2), "alpha": torch.cat(alphas, 2)}
+        if stats:
+            extras["surprise"] = torch.cat(surprises, 2)
+        return (torch.cat(ys, 2) if ys else None), FastWeights(weights), extras
 
     def _record(self, extras):
         self.hook_eta(extras["eta"])
         self.hook_alpha(extras["alpha"])
-        self.hook_surprise(extras["surprise"])
+        if "surprise" in extras:
+            self.hook_surprise(extras["surprise"])
 
     def write(self, k, v) -> None:
         if self._state is None:
             self.reset(k.shape[0])
-        _, self._state, extras = self.scan(self._state, None, k, v)
+        _, self._state, extras = self.scan(self._state, None, k, v, stats=listened(self.hook_surprise))
         self._record(extras)
 
     def read(self, q):
@@ -163,10 +156,38 @@ class SelfModifyingMemory(CarriesState, AssociativeMemory):
 
     def forward(self, q, k, v):
         """Causal pass over fresh memories; q, k, v: (B, H, T, d) with k, v the inputs x."""
-        y, state, extras = self.scan(self.start(k.shape[0]), q, k, v)
+        y, state, extras = self.scan(self.start(k.shape[0]), q, k, v, stats=listened(self.hook_surprise))
         self._state = state.detach()          # keep the final state, not the autograd graph
         self._record(extras)
         return self.hook_out(y)
+
+
+def hope_chunk(weights: list, xk, xv, q, gates: tuple, eta_max: float, read_order: str, stats: bool):
+    """One chunk of `SelfModifyingMemory.scan`, every quantity at the chunk-start memories.
+
+    weights: [W_2, W_1] of the five memories stacked along the head axis (B, 5·H, out, in), in the
+    order of MEMORIES; xk, xv: the normalised inputs (B, H, b, d); q: normalised queries or None;
+    gates: (w_η, b_η, w_α, b_α). k, v, η, α come from the first four memories (the output memory's
+    own read of x is never used, so it is not computed); every memory □ writes its target
+    v̂_□ = M_□(v) by `chunk_step` with λ = 1 (delta gradient descent with retention, REFERENCE.md §4)
+    and the output memory is read. Returns (y or None, new weights, η, α, surprise of the output
+    memory or None).
+    """
+    eta_readout, eta_bias, alpha_readout, alpha_bias = gates
+    n, heads = len(MEMORIES), xk.shape[1]
+    generators = [w[:, :-heads] for w in weights]                 # M_k, M_v, M_η, M_α
+    key, value, eta, alpha = mlp_apply(generators, torch.cat((xk, xv, xk, xk), 1), residual=True)[0].chunk(n - 1, 1)
+    k = F.normalize(key, dim=-1)
+    eta = eta_max * torch.sigmoid((eta * eta_readout[:, None]).sum(-1) + eta_bias[:, None])
+    alpha = torch.sigmoid((alpha * alpha_readout[:, None]).sum(-1) + alpha_bias[:, None])
+    targets = mlp_apply(weights, torch.cat([value] * n, 1), residual=True)[0]    # v̂_□ = M_□(v)
+    y, weights, _, surprise, _ = chunk_step(
+        weights, None, torch.cat([k] * n, 1), targets, q, torch.cat([eta] * n, 1), torch.cat([alpha] * n, 1), None,
+        True, 1.0, read_order, heads if stats else 0)
+    return y, weights, eta, alpha, surprise
+
+
+compiled_hope_chunk = Compiled(hope_chunk, "self_modifying.hope_chunk")
 
 
 register(MemoryEntry(

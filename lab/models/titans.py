@@ -65,6 +65,10 @@ from lab.models.cms import LevelSpec
 from lab.models.transformer import causal_mask
 
 
+BANDED_FROM = 4          # MAG uses banded window attention when T > BANDED_FROM · window (same outputs to
+                         # rounding; shorter sequences keep the full masked product, bit for bit as before)
+
+
 @dataclass(frozen=True)
 class TitansConfig(ModelConfig):
     cms_levels: tuple[LevelSpec, ...] = levels_field((LevelSpec(1, 96),))
@@ -141,6 +145,31 @@ class PersistentAttention(nn.Module):
         allowed = torch.cat([allowed.new_ones(allowed.shape[0], P), allowed], 1)   # (Tq, P+Tc)
         return merge_heads(F.scaled_dot_product_attention(q, k, v, attn_mask=allowed))
 
+    def windowed(self, x, window: int):
+        """Causal sliding-window self-attention in bands (REFERENCE.md §2, MAG's SWA): equal to
+        `forward(x, x, causal_mask(T, window))` up to rounding, in O(T · window) instead of O(T²).
+        Query block j (`window` tokens) attends to the persistent tokens and key blocks j − 1 and j."""
+        B, T, _ = x.shape
+        W, H, P = window, self.n_heads, self.persistent.shape[0]
+        nb = -(-T // W)
+        q = split_heads(self.q(x), H)                                              # (B, H, T, d)
+        k, v = (split_heads(t, H) for t in self.kv(x).chunk(2, dim=-1))
+        pk, pv = (split_heads(t, H) for t in self.kv(self.persistent.unsqueeze(0)).chunk(2, dim=-1))  # (1, H, P, d)
+        d = q.shape[-1]
+        q = F.pad(q, (0, 0, 0, nb * W - T)).view(B, H, nb, W, d)
+
+        def bands(t, p):                                                           # (B, H, nb, P + 2W, d)
+            t = F.pad(t, (0, 0, W, nb * W - T)).view(B, H, nb + 1, W, d)           # block −1 is padding
+            return torch.cat([p.unsqueeze(2).expand(B, H, nb, P, d), t[:, :, :-1], t[:, :, 1:]], 3)
+        i = torch.arange(W, device=x.device)[:, None]                              # query offset in its block
+        o = torch.arange(2 * W, device=x.device)[None, :]                          # key offset from block j − 1
+        allowed = (o <= W + i) & (o > i)                                           # s ≤ t and t − s < W
+        first = allowed & (o >= W)                                                 # block 0: no block −1
+        allowed = torch.stack([first] + [allowed] * (nb - 1))                      # (nb, W, 2W)
+        allowed = torch.cat([allowed.new_ones(nb, W, P), allowed], 2)              # (nb, W, P + 2W)
+        y = F.scaled_dot_product_attention(q, bands(k, pk), bands(v, pv), attn_mask=allowed)
+        return merge_heads(y.reshape(B, H, nb * W, d)[:, :, :T])
+
 
 class TitansBlock(nn.Module):
     """x ← x + W_O o(LN(x)), then the CMS; o from `mag` or `mac` (module docstring, REFERENCE.md §2)."""
@@ -185,7 +214,10 @@ class TitansBlock(nn.Module):
 
     def mag(self, h):                                               # (B, T, D) → (B, T, D)
         T = h.shape[1]
-        a = self.hook_attn(self.attn(h, h, causal_mask(T, self.window, h.device)))
+        if T > BANDED_FROM * self.window:                           # long sequences: banded, O(T · window)
+            a = self.hook_attn(self.attn.windowed(h, self.window))
+        else:                                                       # short ones (the default stream): one masked T × T
+            a = self.hook_attn(self.attn(h, h, causal_mask(T, self.window, h.device)))
         q, k, v = self.mem_inputs(h)                                # (B, H, T, d)
         alpha, eta, theta = self.gates(h)
         m = self.memory(q, k, v, theta=theta, eta=eta, alpha=alpha)  # (B, H, T, d), causal
@@ -197,7 +229,7 @@ class TitansBlock(nn.Module):
         B, T, _ = h.shape
         q_x = self.mem_inputs(h)[0]                                 # (B, H, T, d) retrieval queries
         alpha, eta, theta = self.gates(h)
-        state = self.memory.start(B)
+        state, stats = self.memory.start(B), self.memory.stats_wanted()
         ys, zs, surprises, losses = [], [], [], []
         for start in range(0, T, self.segment):
             s = slice(start, min(T, start + self.segment))
@@ -207,14 +239,16 @@ class TitansBlock(nn.Module):
             causal = causal_mask(n, 0, h.device)
             y = self.attn(h[:, s], context, torch.cat([causal, causal], 1))     # (B, n, D)
             q, k, v = self.mem_inputs(h[:, s] + y)                  # write the stream after attention
-            z, state, surprise, loss = self.memory.scan(state, q, k, v, theta[:, :, s], eta[:, :, s], alpha[:, :, s])
+            z, state, surprise, loss = self.memory.scan(state, q, k, v, theta[:, :, s], eta[:, :, s], alpha[:, :, s],
+                                                        stats=stats)
             ys.append(y)
             zs.append(z)
             surprises.append(surprise)
             losses.append(loss)
         self.memory.keep_state(state)                               # as NeuralMemory.forward does: for memory.state()
-        self.memory.hook_surprise(torch.cat(surprises, 2))
-        self.memory.hook_loss(torch.cat(losses, 2))
+        if stats:
+            self.memory.hook_surprise(torch.cat(surprises, 2))
+            self.memory.hook_loss(torch.cat(losses, 2))
         y = self.hook_attn(torch.cat(ys, 1))                        # (B, T, D)
         z = self.memory.hook_out(torch.cat(zs, 2))                  # (B, H, T, d)
         return y + self.hook_mem(self.mem_norm(merge_heads(z)))

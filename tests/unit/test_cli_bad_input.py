@@ -34,6 +34,7 @@ def no_work(monkeypatch):
     (["forget", "--keep-metrics", "bogus", "--out", "{tmp}/b"], "--keep-metrics 'bogus'"),
     (["forget", "--keep-metrics", ",", "--out", "{tmp}/b"], "--keep-metrics"),
     (["forget", "--seeds", "0", "--out", "{tmp}/b"], "seeds"),
+    (["forget", "--workers", "0", "--out", "{tmp}/b"], "--workers 0"),
     (["sleep", "--preset", "tiny", "--out", "{tmp}/file/inside"], "cannot be written"),
     (["bench", "--repeats", "0"], "--repeats 0"),
     (["bench", "--repeats", "1", "--out", "{tmp}/file/inside/b.json"], "cannot be written"),

@@ -168,3 +168,41 @@ def test_forward_backward_batch_16_by_64(variant):
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert model.blocks[0].memory.init_weights[0].grad.abs().sum() > 0   # learned memory init is trained
+
+
+# --- banded window attention (issue 15) ---------------------------------------------------------
+
+@pytest.mark.parametrize("T,window,persistent", [(9, 8, 4), (37, 8, 4), (64, 1, 0), (100, 16, 2), (5, 8, 0)])
+def test_banded_window_attention_equals_the_masked_product(T, window, persistent):
+    """PersistentAttention.windowed against the full (T × T) masked attention: outputs and gradients."""
+    from lab.models.titans import PersistentAttention
+    from lab.models.transformer import causal_mask
+    torch.manual_seed(0)
+    att = PersistentAttention(32, 4, persistent)
+    x = torch.randn(3, T, 32, requires_grad=True)
+    full = att(x, x, causal_mask(T, window, x.device))
+    (full * torch.linspace(-1, 1, 32)).sum().backward()
+    g_full = [x.grad.clone()] + [p.grad.clone() for p in att.parameters()]
+    x.grad = None
+    att.zero_grad()
+    band = att.windowed(x, window)
+    (band * torch.linspace(-1, 1, 32)).sum().backward()
+    assert torch.allclose(band, full, atol=1e-6)
+    for a, b in zip([x.grad] + [p.grad for p in att.parameters()], g_full):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_mag_block_uses_bands_on_long_sequences_with_the_same_output(monkeypatch):
+    from lab.models import titans
+    torch.manual_seed(0)
+    model = Titans(TitansConfig(vocab_size=32, window=4))
+    tokens = torch.randint(0, 32, (2, 40))                    # 40 > BANDED_FROM · 4: banded
+    used = []
+    original = titans.PersistentAttention.windowed
+    monkeypatch.setattr(titans.PersistentAttention, "windowed", lambda self, x, w: used.append(w) or original(self, x, w))
+    banded = model(tokens)
+    assert used and set(used) == {4}
+    monkeypatch.setattr(titans, "BANDED_FROM", 10_000)        # force the full masked product
+    used.clear()
+    full = model(tokens)
+    assert not used and torch.allclose(banded, full, atol=1e-5)
