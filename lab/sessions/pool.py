@@ -9,8 +9,10 @@
 How it shares the machine: at most `max_trainers` sessions are admitted; the workers (one torch
 thread each, `workers` of them, by default one per core) take the admitted sessions round robin
 and give each a slice of `slice_s` seconds (`Session.advance`), holding `session.lock` for the
-slice, so a page never reads a half-made step. A session that wants work beyond the admitted
-ones waits in a queue, first come first served, and is admitted when a trainer leaves.
+slice, so a page never reads a half-made step; a session whose page holds its lock (drawing) is
+passed over for the next one instead of keeping a worker waiting. A session that wants work
+beyond the admitted ones waits in a queue, first come first served, and is admitted when a
+trainer leaves.
 
 What ends a session's place: its work is done (`wants_worker` is False), its page stopped asking
 (`want` not called for `idle_timeout_s`: the tab was closed or the session ended; the session
@@ -123,28 +125,41 @@ class TrainingPool:
                     return
                 key = id(session)
                 self._working.add(key)
-            with session.lock:                                # lock order: session.lock, then _cond
-                try:
-                    if session.wants_worker:
-                        session.advance(self.slice_s)
-                except Exception as err:  # noqa: BLE001 - one failing session must not stop the others
-                    log.exception("a %s session failed in the pool", session.kind)
-                    session.stop()
-                    session.notices.add("error", f"The work stopped: {err}")
+            if not session.lock.acquire(blocking=False):     # its page is drawing: the next one first
                 with self._cond:
                     self._working.discard(key)
-                    self._slices[session] = self._slices.get(session, 0) + 1
-                    abandoned = session.wants_worker and self._stale(session)   # nobody asked lately
-                    if session.wants_worker and not abandoned:
-                        self._admitted.append(weakref.ref(session))
-                    else:
-                        self._drop(session)
-                    self._admit()
-                    self._cond.notify_all()
-                if abandoned:
-                    session.stop()
-                    session.notices.add("info", "Paused: the page was not open. Press Play to go on.")
+                    self._admitted.append(weakref.ref(session))
+                    self._cond.wait(0.002)                    # not a busy spin when every page draws
+                del session
+                continue
+            try:                                              # lock order: session.lock, then _cond
+                self._slice(session, key)
+            finally:
+                session.lock.release()
             del session
+
+    def _slice(self, session: Session, key: int) -> None:
+        """One slice of `session` (its lock held), then its place: back in the line, or out."""
+        try:
+            if session.wants_worker:
+                session.advance(self.slice_s)
+        except Exception as err:  # noqa: BLE001 - one failing session must not stop the others
+            log.exception("a %s session failed in the pool", session.kind)
+            session.stop()
+            session.notices.add("error", f"The work stopped: {err}")
+        with self._cond:
+            self._working.discard(key)
+            self._slices[session] = self._slices.get(session, 0) + 1
+            abandoned = session.wants_worker and self._stale(session)   # nobody asked lately
+            if session.wants_worker and not abandoned:
+                self._admitted.append(weakref.ref(session))
+            else:
+                self._drop(session)
+            self._admit()
+            self._cond.notify_all()
+        if abandoned:
+            session.stop()
+            session.notices.add("info", "Paused: the page was not open. Press Play to go on.")
 
     def _due(self) -> bool:
         return self.clock() - self._collected >= self.collect_every_s
