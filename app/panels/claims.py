@@ -36,6 +36,8 @@ def claims_overview(session, key: str = "cl") -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     if any(c.get("quick") for c in session.cards):
         st.warning("These cards were made with --quick (tiny models, two seeds): their verdicts mean nothing.")
+    if session.missing:
+        st.info("Not computed yet (no verdict is given for these claims):  \n" + "  \n".join(session.missing))
 
 
 @panel("claim_cards", "Claim cards", session="claims")

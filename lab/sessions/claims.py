@@ -45,6 +45,13 @@ class ClaimsSession(Session):
         wanted, focus = self.settings.verdicts, self.settings.focus
         return [c for c in self.cards if (wanted == "all" or c["verdict"] == wanted) and focus in ("", c["id"])]
 
+    @property
+    def missing(self) -> list[str]:
+        """Claims of the registry that have no card yet, each with the command that computes it."""
+        have = {c["id"] for c in self.cards}
+        return [f"{claim_id}: `python -m lab claims --only {claim_id} --out assets/claims`"
+                for claim_id in CLAIMS if claim_id not in have]
+
     def card(self, claim_id: str) -> dict:
         return next(c for c in self.cards if c["id"] == claim_id)
 

@@ -53,6 +53,14 @@ def test_every_card_is_on_screen_with_its_figures(page):
     assert {"cl_m3_effect"} <= set(charts(at)) and "cl_sleep_effect" not in charts(at)
 
 
+def test_claims_without_a_card_are_listed_with_their_command(page):
+    at = page([card("m3", "holds", -0.2, 0.05)])
+    assert_healthy(at)
+    listed = " ".join(i.value for i in at.info if "Not computed yet" in i.value)
+    assert "savings" in listed and "python -m lab claims --only savings" in listed.replace("\\", "")
+    assert "m3:" not in listed.replace("\\", "")
+
+
 def test_missing_cards_are_a_message_not_a_traceback(page):
     at = page(None)
     assert_healthy(at)
