@@ -165,6 +165,61 @@ def online_read(device, tokens: int = 4096, repeats: int = 2) -> dict:
     return {"tokens": read_tokens, "frozen_s": frozen, "online_s": online, "ratio_online_over_frozen": online / frozen}
 
 
+def _rss_mb() -> float | None:
+    try:
+        with open("/proc/self/status") as status:
+            return int(next(line for line in status if line.startswith("VmRSS:")).split()[1]) / 1024
+    except (OSError, StopIteration):
+        return None
+
+
+def playground_session(seconds: float = 5.0, redraw_s: float = 0.1) -> dict:
+    """The default Playground session as the app runs it: trained by a one-worker pool while a
+    'page' thread redraws its loss figure under the session's lock every `redraw_s`; its steps/s
+    against the same run stepped bare, and the memory the session holds (RSS before and after)."""
+    import threading
+
+    from lab.sessions.playground import PlaygroundSession
+    from lab.sessions.pool import TrainingPool
+    from lab.viz.training import loss_figure
+
+    bare = Run(RunConfig())
+    bare.step(5)                                            # warm-up, as the session's first steps
+    start, before = time.perf_counter(), bare.step_count
+    while time.perf_counter() - start < seconds:
+        bare.step(5)
+    bare_rate = (bare.step_count - before) / (time.perf_counter() - start)
+    del bare
+
+    rss_before = _rss_mb()
+    session, pool, drawn, done = PlaygroundSession(), TrainingPool(workers=1, max_trainers=1), [0], threading.Event()
+
+    def page() -> None:
+        while not done.is_set():
+            with session.lock:
+                pool.want(session)
+                loss_figure(session.records_until(), session.layout, session.config.model)
+            drawn[0] += 1
+            time.sleep(redraw_s)
+
+    session.play()
+    pool.want(session)
+    while session.run.step_count < 5:
+        time.sleep(0.01)
+    drawer = threading.Thread(target=page)
+    drawer.start()
+    start, before = time.perf_counter(), session.run.step_count
+    time.sleep(seconds)
+    in_app = (session.run.step_count - before) / (time.perf_counter() - start)
+    done.set()
+    drawer.join()
+    session.stop()
+    pool.close()
+    return {"model": session.config.model, "bare_steps_per_s": bare_rate, "in_pool_steps_per_s": in_app,
+            "in_pool_over_bare": in_app / bare_rate, "redraws_per_s": drawn[0] / seconds,
+            "rss_mb_before": rss_before, "rss_mb_with_session": _rss_mb()}
+
+
 def run_bench(repeats: int = 20, compiled: bool = True) -> dict:
     """Every figure of issue 15: steps/s per family and the ratios to the Transformer (eager, and with
     the chunk bodies compiled unless `compiled` is False), the cost exponent in sequence length,
@@ -182,6 +237,7 @@ def run_bench(repeats: int = 20, compiled: bool = True) -> dict:
         "titans_memory": titans_modes(repeats, device),
         "cms_vs_plain_mlp": cms_overhead(repeats, device),
         "online_cms_read_4096": online_read(device),
+        "playground_session": playground_session(),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     if device.type == "cuda":
