@@ -21,7 +21,7 @@ from captum.attr import IntegratedGradients, LayerIntegratedGradients
 from torch import nn
 
 from lab.hooks import HookPoint
-from lab.memory.compiled import compile_enabled, set_compile
+from lab.memory.compiled import eager
 from lab.tasks.vocab import IGNORE, PAD
 
 BASELINES = ("pad", "zero", "mean")
@@ -183,14 +183,13 @@ def group_forward(model: nn.Module, groups: Sequence[Group], target: str):
 def evaluating(model: nn.Module):
     """The model in eval mode, and the memories' chunk bodies eager (lab.memory.compiled): integrated
     gradients record autograd at batch shapes no training step has, and each new shape would compile."""
-    was, compiling = model.training, compile_enabled()
+    was = model.training
     model.eval()
-    set_compile(False)
     try:
-        yield model
+        with eager():
+            yield model
     finally:
         model.train(was)
-        set_compile(compiling)
 
 
 def group_attributions(model: nn.Module, groups: Sequence[Group], tokens: torch.Tensor, weights: torch.Tensor,

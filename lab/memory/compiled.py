@@ -28,8 +28,10 @@ Rules:
 from __future__ import annotations
 
 import os
+import threading
 import warnings
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import torch
 
@@ -61,6 +63,21 @@ def compile_enabled() -> bool:
     return DEFAULT
 
 
+_thread = threading.local()
+
+
+@contextmanager
+def eager() -> Iterator[None]:
+    """Inside the block, this thread's chunk bodies run eager (other threads, e.g. the training pool's
+    workers, keep their setting): for autograd at shapes no training step has (attributions)."""
+    previous = getattr(_thread, "eager", False)
+    _thread.eager = True
+    try:
+        yield
+    finally:
+        _thread.eager = previous
+
+
 class Compiled:
     """`fn`, compiled on first use when compiling is on and autograd records; eager otherwise.
 
@@ -81,7 +98,8 @@ class Compiled:
         self._compiled, self.used, self.failure = None, 0, None
 
     def active(self) -> bool:
-        return self.failure is None and compile_enabled() and torch.is_grad_enabled()
+        return (self.failure is None and not getattr(_thread, "eager", False) and compile_enabled()
+                and torch.is_grad_enabled())
 
     def __call__(self, *args):
         if not self.active():

@@ -189,3 +189,27 @@ def test_self_modifying_surprise_only_when_listened():
     assert torch.equal(y_quiet, y_heard)
     assert cache["hook_surprise"].shape == (2, 2, 11) and bool((cache["hook_surprise"] > 0).all())
     assert "surprise" not in memory.scan(memory.start(2), q, k, v, stats=False)[2]
+
+
+def test_eager_holds_in_its_thread_only(monkeypatch):
+    import threading
+
+    from lab.memory import compiled
+
+    monkeypatch.setattr(compiled, "_override", True)
+    body = compiled.Compiled(lambda x: x * 2, "test.eager_thread")
+    seen = {}
+    with torch.enable_grad(), compiled.eager():
+        seen["inside"] = body.active()
+        other = threading.Thread(target=lambda: seen.setdefault("other_thread", _active_with_grad(body)))
+        other.start()
+        other.join()
+    with torch.enable_grad():
+        seen["after"] = body.active()
+    assert seen == {"inside": False, "other_thread": True, "after": True}
+    compiled.Compiled.instances.remove(body)
+
+
+def _active_with_grad(body) -> bool:
+    with torch.enable_grad():
+        return body.active()
