@@ -14,7 +14,8 @@ from app.panels.registry import panel
 from lab.viz.claims import effect_figure, regime_figure
 
 BADGES = {"holds": ("green", "holds"), "does not hold": ("orange", "does not hold"),
-          "mixed at this scale": ("gray", "mixed at this scale")}
+          "mixed at this scale": ("gray", "mixed at this scale"),
+          "not measured": ("gray", "not measured: see the failed trials")}
 
 
 def _effect_text(card: dict) -> str:

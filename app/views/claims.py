@@ -8,6 +8,7 @@ from app.components.live import work_area
 from app.components.sessions import session_for, show_notices
 from app.components.shell import page_setup
 from app.panels import claims as panels
+from lab.claims import VERDICTS
 
 page_setup(
     "Claims",
@@ -18,7 +19,7 @@ page_setup(
     "again.",
 )
 session = session_for("claims", build_claims_session)
-verdict = st.segmented_control("Show", ("all", "holds", "does not hold", "mixed at this scale"), default="all",
+verdict = st.segmented_control("Show", ("all", *VERDICTS), default="all",
                                key="cl_filter", required=True)
 if verdict != session.settings.verdicts:
     session.configure(verdicts=verdict)

@@ -8,9 +8,9 @@ exact command that reproduces it.
 """
 from __future__ import annotations
 
-from lab.claims.cards import FAILS, HOLDS, MIXED, VERDICTS, Claim, verdict
+from lab.claims.cards import FAILS, HOLDS, MIXED, UNMEASURED, VERDICTS, Claim, verdict
 from lab.claims.compute import REGIME_SEEDS, REPORTED_SEEDS, compute, load, rerun_agrees
 from lab.claims.registry import CLAIMS
 
-__all__ = ["CLAIMS", "Claim", "verdict", "compute", "load", "rerun_agrees", "VERDICTS", "HOLDS", "FAILS", "MIXED",
+__all__ = ["CLAIMS", "Claim", "verdict", "compute", "load", "rerun_agrees", "VERDICTS", "HOLDS", "FAILS", "MIXED", "UNMEASURED",
            "REPORTED_SEEDS", "REGIME_SEEDS"]

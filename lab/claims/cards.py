@@ -13,6 +13,8 @@ The verdict is computed, never written (`verdict`):
     does not hold    the interval includes zero or lies on the other side, and no regime cell
                      lies clearly on the claimed side
     mixed at this scale   the headline and some regime cells disagree (the regime map says where)
+    not measured     no seed gave a headline effect (every trial of one side failed, e.g. diverged:
+                     the card's failed trials say why); nothing is claimed either way
 """
 from __future__ import annotations
 
@@ -24,8 +26,8 @@ import pandas as pd
 
 from lab import metrics
 
-HOLDS, FAILS, MIXED = "holds", "does not hold", "mixed at this scale"
-VERDICTS = (HOLDS, FAILS, MIXED)
+HOLDS, FAILS, MIXED, UNMEASURED = "holds", "does not hold", "mixed at this scale", "not measured"
+VERDICTS = (HOLDS, FAILS, MIXED, UNMEASURED)
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ def side_of(cell: dict, direction: int) -> int:
 
 def verdict(headline: dict, regime: list[dict], direction: int) -> str:
     """The card's verdict from the headline effect and the regime cells (see the module docstring)."""
+    if not headline.get("n") or headline.get("mean") is None or not math.isfinite(headline["mean"]):
+        return UNMEASURED
     head = side_of(headline, direction)
     sides = {side_of(cell, direction) for cell in regime}
     if head == 1:

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from lab.claims import CLAIMS, load, rerun_agrees
+from lab.claims import CLAIMS, VERDICTS, load, rerun_agrees
 from lab.config import Config, choice
 from lab.sessions.base import Session, exclusive
 
 
 @dataclass(frozen=True)
 class ClaimsSettings(Config):
-    verdicts: str = choice("all", ("all", "holds", "does not hold", "mixed at this scale"), "which cards to show")
+    verdicts: str = choice("all", ("all", *VERDICTS), "which cards to show")
     focus: str = choice("", ("", *CLAIMS), "show only this claim's card (empty = every card)")
 
 

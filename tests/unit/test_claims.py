@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from lab.claims import CLAIMS, FAILS, HOLDS, MIXED, compute, load, rerun_agrees, verdict
+from lab.claims import CLAIMS, FAILS, HOLDS, MIXED, UNMEASURED, compute, load, rerun_agrees, verdict
 from lab.claims.cards import best_of, paired, side_of
 from lab.cli import main
 from lab.sweep.spec import SweepSpec
@@ -24,7 +24,9 @@ def test_the_verdict_is_computed_from_the_interval_and_the_regime_map():
     assert verdict(cell(0.02, 0.1), [cell(0.01, 0.1)], +1) == FAILS
     assert verdict(cell(-0.3, 0.1), [], +1) == FAILS
     assert verdict(cell(0.02, 0.1), [cell(0.3, 0.1)], +1) == MIXED
-    assert verdict(cell(float("nan"), float("nan")), [], +1) == FAILS
+    # no seed gave an effect (every trial of one side failed): nothing is claimed either way
+    assert verdict(cell(float("nan"), float("nan")), [], +1) == UNMEASURED
+    assert verdict({"mean": None, "ci95": None, "n": 0}, [cell(0.3, 0.1)], +1) == UNMEASURED
 
 
 def _records():
