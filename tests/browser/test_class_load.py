@@ -15,7 +15,7 @@ from tests.browser.test_pages import FAST, LOAD_TIMEOUT_MS, assert_clean, open_p
 
 pytestmark = pytest.mark.browser
 STUDENTS = int(os.environ.get("NLL_LOAD_SESSIONS", "10"))
-WINDOW_S = 10.0
+WINDOW_S = 5.0
 ENDLESS = "model=transformer&preset=tiny&steps=10000&tasks=2"    # no student finishes during the test
 # steps trained so far, as the page shows them: the last step of the loss chart (its points are thinned)
 STEPS_SHOWN = """() => { const el = document.querySelector('.js-plotly-plot');
