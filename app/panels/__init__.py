@@ -5,13 +5,9 @@ Every module of this package is imported here, so a panel registered anywhere in
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 from app.panels.registry import PANELS, Panel, panel
+from lab.discovery import import_submodules
 
-for _info in pkgutil.iter_modules(__path__):
-    if _info.name != "registry":
-        importlib.import_module(f"{__name__}.{_info.name}")
+import_submodules(__name__, skip=("registry",))       # importing a module registers its panels
 
 __all__ = ["PANELS", "Panel", "panel"]

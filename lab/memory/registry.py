@@ -16,7 +16,7 @@ explorer (`lab.assoc.experiments`, `lab.sessions.memory_explorer`), the figures'
         knobs=("decay", "write_strength"),
         build=lambda stream, p: GatedDeltaMemory(beta=p.write_strength, decay=p.decay)))
 
-Modules are found, not listed: `discover()` imports every module of `PACKAGES` (pkgutil), so a
+Modules are found, not listed: `discover()` imports every module of `PACKAGES` (lab.discovery), so a
 new file in `lab/memory/` (or, for a row that is an optimizer, in `lab/optim/`) registers itself.
 Rows that are not `lab.memory` classes (a linear layer, momentum, Adam, Muon, M3) are registered
 the same way in `lab.optim.catalog`.
@@ -28,13 +28,12 @@ the fields).
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import inspect
 from dataclasses import dataclass, fields
 from typing import Callable
 
 from lab.config import Config, bounded
+from lab.discovery import import_submodules
 from lab.viz.palette import ARCH_COLORS, LEVEL_COLORS, OPTIMIZER_COLORS, TASK_COLORS
 
 PACKAGES = ("lab.memory", "lab.optim")       # where entries are registered, beside their code
@@ -147,9 +146,7 @@ def discover() -> None:
     a module is imported once, a new one is found)."""
     global _discovered
     for name in PACKAGES:
-        package = importlib.import_module(name)
-        for info in pkgutil.iter_modules(package.__path__):
-            importlib.import_module(f"{name}.{info.name}")
+        import_submodules(name)
     _discovered = True
 
 

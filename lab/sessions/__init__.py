@@ -9,19 +9,14 @@ when the package is imported; adding a session is adding a module.
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
+from lab.discovery import import_submodules
 from lab.sessions.base import NOTICE_KINDS, Notices, Session, shorten
 
 SESSIONS: dict[str, type[Session]] = {}
 
 
 def _discover() -> None:
-    for info in pkgutil.iter_modules(__path__):
-        if info.name == "base":
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
+    for module in import_submodules(__name__, skip=("base",)):
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, Session) and value.kind and value.__module__ == module.__name__:
                 if value.kind in SESSIONS:

@@ -17,11 +17,10 @@ spec's own: the fields that hold a seed are not settings of a sweep.
 """
 from __future__ import annotations
 
-import importlib
 import math
-import pkgutil
 
 from lab.deploy.settings import DeploySettings
+from lab.discovery import import_submodules
 from lab.forgetting.settings import ForgetSettings, seeded
 from lab.run_config import RunConfig
 from lab.sweep.base import Experiment, Progress, TrialError, _clean
@@ -95,10 +94,8 @@ EXPERIMENTS: dict[str, Experiment] = {
 
 def _benchmarks() -> None:
     """Add the experiments of lab.benchmarks (each of its modules that defines `EXPERIMENT`)."""
-    import lab.benchmarks
-
-    for info in pkgutil.iter_modules(lab.benchmarks.__path__):
-        experiment = getattr(importlib.import_module(f"lab.benchmarks.{info.name}"), "EXPERIMENT", None)
+    for module in import_submodules("lab.benchmarks"):
+        experiment = getattr(module, "EXPERIMENT", None)
         if experiment is not None:
             if experiment.name in EXPERIMENTS:
                 raise RuntimeError(f"two sweep experiments named {experiment.name!r}")

@@ -11,7 +11,7 @@ choices through `KINDS`, the forms' labels, the claims page's literature anchors
     register_kind("my_family", _build, label="my family (what it asks)", doc="one line for the help",
                   max_tasks=4, check=_check, order=70)
 
-Modules are found, not listed: `discover()` imports every module of `lab.tasks` (pkgutil), so a
+Modules are found, not listed: `discover()` imports every module of `lab.tasks` (lab.discovery), so a
 new file registers itself. `lab.tasks.stream` runs `discover()` when it is imported, before it
 defines `StreamConfig`, so `KINDS` there is complete. Hence one rule for task modules: never import
 `lab.tasks.stream` at module level (discovery may run while it is half imported).
@@ -23,11 +23,11 @@ against `max_tasks`. `anchors` are published numbers to show beside the lab's ow
 """
 from __future__ import annotations
 
-import importlib
 import inspect
-import pkgutil
 from dataclasses import dataclass
 from typing import Callable
+
+from lab.discovery import import_submodules
 
 PACKAGE = "lab.tasks"
 N_TASKS_MAX = 20                 # StreamConfig.n_tasks's upper bound: the largest max_tasks of any kind
@@ -108,9 +108,7 @@ def unregister_kind(name: str) -> None:
 def discover() -> None:
     """Import every module of lab.tasks so that each registers its kinds (safe to call again)."""
     global _discovered
-    package = importlib.import_module(PACKAGE)
-    for info in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{PACKAGE}.{info.name}")
+    import_submodules(PACKAGE)
     _discovered = True
 
 
