@@ -165,9 +165,10 @@ def online_read(device, tokens: int = 4096, repeats: int = 2) -> dict:
     return {"tokens": read_tokens, "frozen_s": frozen, "online_s": online, "ratio_online_over_frozen": online / frozen}
 
 
-def _rss_mb() -> float | None:
+def rss_mb(pid: int | str = "self") -> float | None:
+    """Resident memory of a process now, in MiB (Linux /proc; None elsewhere)."""
     try:
-        with open("/proc/self/status") as status:
+        with open(f"/proc/{pid}/status") as status:
             return int(next(line for line in status if line.startswith("VmRSS:")).split()[1]) / 1024
     except (OSError, StopIteration):
         return None
@@ -191,7 +192,7 @@ def playground_session(seconds: float = 5.0, redraw_s: float = 0.1) -> dict:
     bare_rate = (bare.step_count - before) / (time.perf_counter() - start)
     del bare
 
-    rss_before = _rss_mb()
+    rss_before = rss_mb()
     session, pool, drawn, done = PlaygroundSession(), TrainingPool(workers=1, max_trainers=1), [0], threading.Event()
 
     def page() -> None:
@@ -217,7 +218,7 @@ def playground_session(seconds: float = 5.0, redraw_s: float = 0.1) -> dict:
     pool.close()
     return {"model": session.config.model, "bare_steps_per_s": bare_rate, "in_pool_steps_per_s": in_app,
             "in_pool_over_bare": in_app / bare_rate, "redraws_per_s": drawn[0] / seconds,
-            "rss_mb_before": rss_before, "rss_mb_with_session": _rss_mb()}
+            "rss_mb_before": rss_before, "rss_mb_with_session": rss_mb()}
 
 
 def run_bench(repeats: int = 20, compiled: bool = True) -> dict:

@@ -1,6 +1,6 @@
 """Visits opened and closed one after another: the server's memory (a measurement, not a test).
 
-    python tests/browser/measure_visits.py            # VISITS=50 by default; prints JSON
+    python -m tests.browser.measure_visits            # VISITS=50 by default; prints JSON
 
 A fresh server, one visit to warm it, then VISITS visits to the Playground (each presses Play and
 closes its tab after 2 s). RSS after the first visit, after the last, and once Streamlit's 120 s
@@ -21,15 +21,12 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from lab.bench import rss_mb
+
 ROOT = Path(__file__).resolve().parents[2]
 VISITS = int(os.environ.get("VISITS", "50"))
 CHROMIUM = os.environ.get("NLL_CHROMIUM", "/usr/bin/chromium")
 RECONNECT_TTL_S = 120                 # Streamlit's server.disconnectedSessionTTL default
-
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        return int(next(line for line in status if line.startswith("VmRSS")).split()[1]) / 1024
 
 
 def start_server() -> tuple[subprocess.Popen, str]:
@@ -66,14 +63,14 @@ def main() -> None:
 
         visit()
         time.sleep(5)
-        figures["rss_mib_after_first_visit"] = rss_mib(server.pid)
+        figures["rss_mib_after_first_visit"] = rss_mb(server.pid)
         for _ in range(VISITS):
             visit()
-        figures["rss_mib_after_visits"] = rss_mib(server.pid)
+        figures["rss_mib_after_visits"] = rss_mb(server.pid)
         time.sleep(RECONNECT_TTL_S + 10)
         visit()
         time.sleep(40)
-        figures["rss_mib_after_ttl_and_one_more_visit"] = rss_mib(server.pid)
+        figures["rss_mib_after_ttl_and_one_more_visit"] = rss_mb(server.pid)
         browser.close()
     server.terminate()
     print(json.dumps(figures))

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from lab.bench import rss_mb
 from tests.browser.conftest import SCREENSHOTS, Tab
 from tests.browser.test_pages import FAST, LOAD_TIMEOUT_MS, assert_clean, open_page
 
@@ -21,12 +22,6 @@ ENDLESS = "model=transformer&preset=tiny&steps=10000&tasks=2"    # no student fi
 STEPS_SHOWN = """() => { const el = document.querySelector('.js-plotly-plot');
     const x = el && el.data && el.data[0] && el.data[0].x;
     return x && x.length ? x[x.length - 1] : 0; }"""
-
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        line = next(l for l in status if l.startswith("VmRSS:"))
-    return int(line.split()[1]) / 1024
 
 
 def redraw_rate(tab, seconds: float) -> float:
@@ -57,7 +52,7 @@ def test_students_opening_pages_at_the_same_moment_all_get_their_page(app_url, b
 
 def test_a_class_trains_at_once_and_every_student_advances(app_server, browser_context):
     url, pid = app_server["url"], app_server["pid"]
-    figures = {"students": STUDENTS, "rss_mib_before": rss_mib(pid)}
+    figures = {"students": STUDENTS, "rss_mib_before": rss_mb(pid)}
     tabs = [Tab(browser_context.new_page()) for _ in range(STUDENTS)]
     try:
         for tab in tabs:                                      # the class opens the Playground
@@ -78,7 +73,7 @@ def test_a_class_trains_at_once_and_every_student_advances(app_server, browser_c
         figures["redraws_per_s_each_of_them"] = redraw_rate(tabs[-1], WINDOW_S)
         at_end = [tab.page.evaluate(STEPS_SHOWN) for tab in tabs]
         window = time.monotonic() - started
-        figures["rss_mib_training"] = rss_mib(pid)
+        figures["rss_mib_training"] = rss_mb(pid)
         figures["steps_in_window"] = [end - start for start, end in zip(at_start, at_end)]
         figures["steps_per_s_together"] = round(sum(figures["steps_in_window"]) / window, 1)
         for tab in tabs:
