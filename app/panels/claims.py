@@ -50,6 +50,8 @@ def claim_cards(session, key: str = "cl") -> None:
             color, label = BADGES[card["verdict"]]
             st.markdown(f"### {card['claim']}")
             st.badge(label, color=color)
+            if card.get("reason"):
+                st.markdown(f"**Why this verdict:** {card['reason']}")
             st.markdown(f"**Where it is claimed:** {card['source']}  \n**The lab's experiment:** {card['experiment']}  \n"
                         f"**Effect:** {card['effect_doc']}: **{_effect_text(card)}**.")
             left, right = st.columns(2)

@@ -9,10 +9,13 @@ the effect's sign (`direction`: +1 the effect should be positive, −1 negative)
 The verdict is computed, never written (`verdict`):
 
     holds            the 95 % interval of the headline effect lies on the claimed side of zero,
-                     and no cell of the regime map lies clearly on the other side
+                     no cell of the regime map lies clearly on the other side, and the claimed
+                     side did not learn clearly less than its control (`matched`)
     does not hold    the interval includes zero or lies on the other side, and no regime cell
                      lies clearly on the claimed side
-    mixed at this scale   the headline and some regime cells disagree (the regime map says where)
+    mixed at this scale   the headline and some regime cells disagree (the regime map says where),
+                     or the effect has the claimed sign only because the claimed side learned
+                     less: a model that learned less has less to forget and less to relearn
     not measured     no seed gave a headline effect (every trial of one side failed, e.g. diverged:
                      the card's failed trials say why); nothing is claimed either way
 """
@@ -45,6 +48,10 @@ class Claim:
     caveats: str = ""
     quick: dict = field(default_factory=dict)         # overrides of the headline's and regime's base for --quick
     context: tuple[str, ...] = ()                     # metrics shown beside the effect, per model and method
+    # what both sides must reach alike for the effect to be fair (records → seed, value: claimed − control;
+    # negative: the claimed side learned less), and its words
+    matched: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+    matched_doc: str = ""
 
     def spec(self, which: str, seeds: list[int], quick: bool = False) -> dict:
         spec = dict(self.headline if which == "headline" else self.regime)
@@ -91,15 +98,34 @@ def side_of(cell: dict, direction: int) -> int:
     return 1 if mean * direction > 0 else -1
 
 
-def verdict(headline: dict, regime: list[dict], direction: int) -> str:
-    """The card's verdict from the headline effect and the regime cells (see the module docstring)."""
+def verdict(headline: dict, regime: list[dict], direction: int, matched: dict | None = None) -> str:
+    """The card's verdict from the headline effect, the regime cells and the matched control (see the
+    module docstring)."""
+    return judge(headline, regime, direction, matched)[0]
+
+
+def judge(headline: dict, regime: list[dict], direction: int, matched: dict | None = None,
+          matched_doc: str = "the matched control") -> tuple[str, str]:
+    """(verdict, the reason in one sentence), computed from the same numbers."""
     if not headline.get("n") or headline.get("mean") is None or not math.isfinite(headline["mean"]):
-        return UNMEASURED
+        return UNMEASURED, "No seed gave a headline effect (every trial of one side failed); nothing is claimed."
     head = side_of(headline, direction)
-    sides = {side_of(cell, direction) for cell in regime}
+    against = [c for c in regime if side_of(c, direction) == -1]
+    along = [c for c in regime if side_of(c, direction) == 1]
+    if head == 1 and against:
+        return MIXED, (f"The headline interval lies on the claimed side, but {len(against)} regime cell(s) lie "
+                       "clearly on the other (the regime map says where).")
+    if head == 1 and matched and side_of(matched, +1) == -1:
+        return MIXED, (f"The effect has the claimed sign, but the claimed side learned less ({matched_doc}: "
+                       f"{matched['mean']:+.3f} ± {matched['ci95']:.3f}): it had less to lose, so this comparison "
+                       "cannot credit the architecture.")
     if head == 1:
-        return MIXED if -1 in sides else HOLDS
-    return MIXED if 1 in sides else FAILS
+        return HOLDS, "The 95 % interval lies on the claimed side of zero and no regime cell lies clearly on the other."
+    words = "lies on the other side of zero" if head == -1 else "includes zero"
+    if along:
+        return MIXED, (f"The headline interval {words}, but {len(along)} regime cell(s) lie clearly on the claimed "
+                       "side (the regime map says where).")
+    return FAILS, f"The 95 % interval {words} and no regime cell lies clearly on the claimed side."
 
 
 def effect_cell(values) -> dict:

@@ -17,7 +17,7 @@ from typing import Callable
 import pandas as pd
 
 from lab import metrics
-from lab.claims.cards import Claim, side_of, verdict
+from lab.claims.cards import Claim, judge, side_of
 from lab.claims.registry import CLAIMS
 from lab.sweep import run_sweep
 from lab.sweep.store import read_trial, strict
@@ -72,11 +72,15 @@ def card(claim: Claim, out: Path, quick: bool = False, progress: Callable[[float
     if claim.regime is not None:
         reg = run_sweep(claim.spec("regime", REGIME_SEEDS, quick), folder / "regime", progress=say)
         regime = regime_rows(claim, reg.records)
+    matched = metrics.mean_ci(claim.matched(head.records)["value"]) if claim.matched else None
+    decided, reason = judge(headline, regime, claim.direction, matched, claim.matched_doc)
     shown = head.records[head.records["metric"].isin(claim.context)]
     context = shown.groupby(["model", "method", "metric"], sort=False)["value"].mean().reset_index()
     return {"id": claim.id, "claim": claim.claim, "source": claim.source, "experiment": claim.experiment,
             "effect_doc": claim.effect_doc, "direction": claim.direction,
-            "verdict": verdict(headline, regime, claim.direction),
+            "verdict": decided, "reason": reason,
+            "matched": None if matched is None else {"doc": claim.matched_doc, "mean": matched["mean"],
+                                                     "ci95": matched["ci95"], "n": matched["n"]},
             "effect": {"mean": headline["mean"], "ci95": headline["ci95"], "std": headline["std"], "n": headline["n"]},
             "n_seeds": len(seeds), "seeds": list(seeds), "regime_seeds": list(REGIME_SEEDS) if regime else [],
             "command": command(claim, quick), "caveats": claim.caveats, "quick": quick,

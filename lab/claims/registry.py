@@ -26,7 +26,9 @@ CMS_FORGETTING = Claim(
     regime_fields=("overlap", "steps_per_task"),
     caveats="Small models (about 120,000 parameters) on synthetic languages; a model that learned a task less well "
             "has less to forget, so the card's figure also shows what each learned.",
-    context=("forgetting", "learned", "ACC"),
+    context=("forgetting", "learned", "old_acc", "untrained_old", "ACC"),
+    matched=lambda r, by=(): paired(r, "learned", ("hope", "naive"), ("transformer", "naive"), by),
+    matched_doc="accuracy learned of HOPE − of the Transformer",
     quick={"preset": "tiny", "steps_per_task": 8, "n_tasks": 2, "eval_size": 8},
 )
 
@@ -50,6 +52,8 @@ SAVINGS = Claim(
     caveats="Savings are defined only where a language was learned on its first visit; online CMS learned none "
             "at this scale (see the deployment comparison), so it has no savings to show.",
     context=("savings", "learned", "final_ACC", "base_change"),
+    matched=lambda r, by=(): paired(r, "learned", ("hope/finetune", "deploy"), ("transformer/finetune", "deploy"), by),
+    matched_doc="accuracy learned on the first visits, HOPE fine-tuned − the Transformer fine-tuned",
     quick={"preset": "tiny", "pretrain_steps": 20, "deploy_steps": 6, "base_tasks": 1, "new_tasks": 2, "eval_every": 2,
            "eval_size": 8},
 )
@@ -159,7 +163,14 @@ IN_CONTEXT = Claim(
             "grid": {"arch": ["transformer", "hope"], "words": [3, 6]}},
     regime_fields=("words",),
     caveats="A miniature of the papers' setting: lessons of four words, tiny models (about 40,000 parameters, 600 "
-            "steps); the papers' result is a figure for large models on real languages.",
+            "steps); the papers' result is a figure for large models on real languages. Why HOPE has no number: at "
+            "rate 1e-3 its self-modifying memory overflows at the padded tail of a context (eight identical tokens "
+            "in a chunk add eight inner steps of up to η_max = 0.5), the loss stays finite (those positions are "
+            "not scored) but the gradient does not. On tuning seed 100, rate 3e-4 trains without overflow, and so "
+            "does normalising the generated values, but both leave HOPE near chance on the queries (0.05–0.07; "
+            "1/24 ignoring the context), where a recovery ratio means nothing. The other families' single-language "
+            "accuracy (0.19–0.25) is about 1/4, what picking any of the lesson's four target words scores: they "
+            "learned where an answer comes from more than the translation itself.",
     context=("recovery", "acc_A_A", "acc_both_sequential_A", "acc_B_B", "acc_both_sequential_B"),
     quick={"preset": "tiny", "steps": 10, "eval_size": 16},
 )

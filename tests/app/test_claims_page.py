@@ -41,8 +41,11 @@ def page(monkeypatch, tmp_path):
 
 
 def test_every_card_is_on_screen_with_its_figures(page):
-    at = page([card("m3", "holds", -0.2, 0.05), card("sleep", "mixed at this scale", 0.01, 0.1)])
+    mixed = {**card("sleep", "mixed at this scale", 0.01, 0.1), "reason": "The claimed side learned less."}
+    at = page([card("m3", "holds", -0.2, 0.05), mixed])
     assert_healthy(at)
+    reasons = [m.value for m in at.markdown if m.value.startswith("**Why this verdict:**")]
+    assert reasons == ["**Why this verdict:** The claimed side learned less."]     # cards made before reasons: none
     table = at.dataframe[0].value
     assert list(table["verdict"]) == ["holds", "mixed at this scale"]
     figures = charts(at)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from lab.claims import CLAIMS, FAILS, HOLDS, MIXED, UNMEASURED, compute, load, rerun_agrees, verdict
-from lab.claims.cards import best_of, paired, side_of
+from lab.claims.cards import best_of, judge, paired, side_of
 from lab.cli import main
 from lab.sweep.spec import SweepSpec
 
@@ -27,6 +27,21 @@ def test_the_verdict_is_computed_from_the_interval_and_the_regime_map():
     # no seed gave an effect (every trial of one side failed): nothing is claimed either way
     assert verdict(cell(float("nan"), float("nan")), [], +1) == UNMEASURED
     assert verdict({"mean": None, "ci95": None, "n": 0}, [cell(0.3, 0.1)], +1) == UNMEASURED
+
+
+def test_an_effect_bought_by_learning_less_is_not_credited():
+    # HOPE forgets less (claimed side: negative) but learned clearly less than its control
+    assert verdict(cell(-0.26, 0.2), [], -1, matched=cell(-0.15, 0.05)) == MIXED
+    decided, reason = judge(cell(-0.26, 0.2), [], -1, matched=cell(-0.15, 0.05), matched_doc="learned")
+    assert decided == MIXED and "learned: -0.150 ± 0.050" in reason
+    # learning as well (interval includes zero) or better leaves the verdict alone
+    assert verdict(cell(-0.26, 0.2), [], -1, matched=cell(-0.02, 0.05)) == HOLDS
+    assert verdict(cell(-0.26, 0.2), [], -1, matched=cell(0.2, 0.05)) == HOLDS
+    # and it never turns a failed claim into anything else
+    assert verdict(cell(0.01, 0.2), [], -1, matched=cell(-0.15, 0.05)) == FAILS
+    for args in [(cell(0.3, 0.1), [cell(-0.2, 0.1)], 1), (cell(0.02, 0.1), [cell(0.3, 0.1)], 1),
+                 (cell(0.02, 0.1), [], 1), (cell(0.3, 0.1), [], 1)]:
+        assert judge(*args)[1].endswith(".")
 
 
 def _records():
@@ -68,6 +83,7 @@ def test_a_quick_card_has_every_field_the_page_and_the_cli_promise(quick_cards):
     (card,) = cards
     assert {"id", "claim", "verdict", "effect", "n_seeds", "command"} <= set(card)
     assert card["verdict"] in (HOLDS, FAILS, MIXED) and set(card["effect"]) >= {"mean", "ci95"}
+    assert card["reason"].endswith(".") and card["matched"] is None   # M3 compares optimizers: nothing to match
     assert card["n_seeds"] == 2 and len(card["per_seed"]) == 2 and card["regime"] and card["quick"]
     assert card["command"].startswith("python -m lab claims --only m3")
     assert load(out) == json.loads((out / "claims.json").read_text()) and load(out)[0]["id"] == "m3"
