@@ -1,4 +1,5 @@
-"""The shipped reference results (assets/forgetting/, assets/deployment/), read once per process and
+"""The shipped reference results (assets/forgetting/, assets/deployment/, the digits benchmarks in
+assets/digits/), read once per process and
 shared read-only by every browser session (DESIGN.md principle 7: shared caches hold only immutable
 things), and the sessions built around them."""
 from __future__ import annotations
@@ -14,6 +15,9 @@ from lab.sessions.forgetting import ForgettingSession
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "forgetting"
 DEPLOY_ASSETS = Path(__file__).resolve().parents[2] / "assets" / "deployment"
+# the benchmarks the field knows, precomputed (assets/digits/README.md): picked like the shipped one
+LIBRARY = {"Split-Digits, 5 tasks, class-incremental (precomputed)": "digits/split",
+           "Permuted-Digits (precomputed)": "digits/permuted"}
 
 
 @st.cache_resource(show_spinner=False)
@@ -35,9 +39,16 @@ def shipped(folder: Path | None = None, deployment: bool = False) -> tuple[Compa
 
 
 def build_forgetting_session() -> ForgettingSession:
-    """A new ForgettingSession holding the shipped comparison (or the reason there is none)."""
+    """A new ForgettingSession holding the shipped comparison (or the reason there is none) and the
+    precomputed benchmarks that ship (one that is missing or unreadable is left out)."""
     comparison, problem = shipped(ASSETS)
-    return ForgettingSession(shipped=comparison, shipped_problem=problem)
+    library = {}
+    for label, folder in LIBRARY.items():
+        path = ASSETS.parent / folder
+        result, _ = shipped(path) if (path / "summary.json").is_file() else (None, None)
+        if result is not None:
+            library[label] = (result, f"assets/{folder}/")
+    return ForgettingSession(shipped=comparison, shipped_problem=problem, library=library)
 
 
 def build_deployment_session() -> DeploymentSession:

@@ -69,7 +69,8 @@ def forgetting_picker(session: ForgettingSession, key: str = "fg") -> None:
                      help="The shipped comparison, and every comparison run in this session (kept until the "
                           "session ends).")
     comparison, s = session.shown, session.shown.summary
-    source = f"shipped in {session.assets}" if label == session.shipped_label else "run live in this session"
+    source = f"precomputed, shipped in {session.sources[label]}" if label in session.precomputed else \
+        "run live in this session"
     stream = (s.get("config") or {}).get("stream", {})
     tasks = f"{len(comparison.task_names)} tasks × {stream.get('steps_per_task', '?')} steps"
     models = ", ".join(model_label(m) for m in comparison.models)
@@ -187,15 +188,16 @@ def _request_rerun(session: ForgettingSession, key: str) -> None:
 
 @panel("forgetting_rerun", "Re-run the shipped comparison live", session="forgetting")
 def forgetting_rerun(session: ForgettingSession, key: str = "fg") -> None:
-    """Re-run the shipped comparison live for some of its seeds, and say whether the numbers agree."""
-    reference = session.shipped
+    """Re-run the precomputed comparison on screen (else the shipped one) live for some of its seeds,
+    and say whether the numbers agree."""
+    reference = session.reference
     if reference is not None:
         s = reference.summary
-        with st.expander("Re-run the shipped comparison live and check the numbers", expanded=False):
-            st.caption("Runs the stored configuration again with the same seeds: on a CPU with this code the accuracy "
-                       f"matrix must come out identical. The shipped comparison took "
+        with st.expander("Re-run the precomputed comparison live and check the numbers", expanded=False):
+            st.caption(f"Runs “{session.reference_label}” again from its stored configuration with the same seeds: on "
+                       "a CPU with this code the accuracy matrix must come out identical. It took "
                        f"{s.get('wall_seconds', 0) / 60:.0f} minutes for {s['n_seeds']} seeds where it was made; one "
-                       "seed takes about a third of that.")
+                       f"seed takes about 1/{s['n_seeds']} of that.")
             changed = drift_from_defaults(reference)
             if changed:
                 st.info("Since the shipped comparison was made, the defaults changed in: " + "; ".join(changed) +
@@ -242,7 +244,7 @@ def forgetting_exports(session: ForgettingSession, key: str = "fg") -> None:
     comparison, method = session.shown, session.figure_method      # fixed now: a download later gets these
     if comparison is None:
         return
-    stem = f"nll-{session.kind}" + ("-shipped" if session.shown_label == session.shipped_label else "")
+    stem = f"nll-{session.kind}" + ("-shipped" if session.shown_label in session.precomputed else "")
     csv = {"mime": "text/csv", "on_click": "ignore", "icon": ":material/download:"}
     html = {"mime": "text/html", "on_click": "ignore", "icon": ":material/download:"}
     with st.expander("Export: the accuracy matrix and the records as CSV, the figures as standalone HTML"):

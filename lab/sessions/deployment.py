@@ -54,5 +54,6 @@ class DeploymentSession(ForgettingSession):
             return False
         settings = DeploySettings.from_dict(self.shipped.summary["settings"])
         label = f"Live re-run of the shipped deployment (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})"
-        self._queue(lambda: DeployJob(settings, seeds=seeds), label, "rerun", f"rerun:{seeds}")
+        self._queue(lambda: DeployJob(settings, seeds=seeds), label, "rerun", f"rerun:{seeds}",
+                    reference=self.shipped_label)
         return True

@@ -7,13 +7,16 @@ run and kept while a user is on the page, beside the shipped reference compariso
         session.advance(budget_s=0.25)                                   # train a slice of it
     session.shown                                                        # the comparison just kept
     session.request_rerun(seeds=[0], methods=["naive"])                  # re-run the shipped one live
+    ForgettingSession(shipped=..., library={"Split-Digits …": (comparison, "assets/digits/split/")})
     ...
     session.agreement                                                    # did it come out identical?
 
 What it holds: the comparisons run in this session (label → `Kept`: the comparison, its agreement
 with the shipped one for a re-run, the settings key), the label of the one shown, and at most one
 pending job. The shipped comparison is given to it, never changed, and may be shared between
-sessions (lab never reads Streamlit's caches; the page loads it once per process and passes it in).
+sessions (lab never reads Streamlit's caches; the page loads it once per process and passes it in);
+so are the other precomputed comparisons of the `library` (the digits benchmarks), each shown and
+re-run like the shipped one.
 
 Choices: settings already run in this session show the kept result instead of training again.
 A new job replaces an unfinished one (with a notice). A diverging run ends the job with an error
@@ -52,9 +55,10 @@ class Pending:
 
     job: ComparisonJob
     label: str
-    purpose: str                            # "run" (from settings) or "rerun" (of the shipped comparison)
+    purpose: str                            # "run" (from settings) or "rerun" (of a precomputed comparison)
     key: str
     build: Callable[[], ComparisonJob]
+    reference: str | None = None            # for a re-run: the label of the precomputed comparison re-run
 
 
 class ForgettingSession(Session):
@@ -66,10 +70,16 @@ class ForgettingSession(Session):
     shipped_label = SHIPPED                         # how the shipped comparison is named in the picker
     assets = "assets/forgetting/"                   # where it ships
 
-    def __init__(self, shipped: Comparison | None = None, shipped_problem: str | None = None):
+    def __init__(self, shipped: Comparison | None = None, shipped_problem: str | None = None,
+                 library: dict[str, tuple[Comparison, str]] | None = None):
         super().__init__()
         self.shipped = shipped                      # read-only, possibly shared: never modified here
         self.shipped_problem = shipped_problem      # why there is no shipped comparison, if there is none
+        # every precomputed comparison by label (the shipped one first, then the library), and its folder
+        self.precomputed: dict[str, Comparison] = {self.shipped_label: shipped} if shipped is not None else {}
+        self.sources: dict[str, str] = {self.shipped_label: self.assets}
+        for label, (comparison, folder) in (library or {}).items():
+            self.precomputed[label], self.sources[label] = comparison, folder
         self.results: dict[str, Kept] = {}
         self.pending: Pending | None = None
         self._shown: str | None = None
@@ -78,15 +88,15 @@ class ForgettingSession(Session):
     # --- what is shown ---------------------------------------------------------------------------
     @property
     def labels(self) -> list[str]:
-        """The results a user can look at: the shipped one first, then this session's, oldest first."""
-        return ([self.shipped_label] if self.shipped is not None else []) + list(self.results)
+        """The results a user can look at: the precomputed ones first, then this session's, oldest first."""
+        return list(self.precomputed) + list(self.results)
 
     @property
     def shown_label(self) -> str | None:
         """The result on screen: the one chosen last, else the newest, else the shipped one."""
         if self._shown in self.labels:
             return self._shown
-        return next(reversed(self.results), None) if self.results else (self.shipped_label if self.shipped is not None else None)
+        return next(reversed(self.results), None) if self.results else next(iter(self.precomputed), None)
 
     @exclusive
     def show(self, label: str) -> None:
@@ -98,7 +108,18 @@ class ForgettingSession(Session):
     @property
     def shown(self) -> Comparison | None:
         label = self.shown_label
-        return self.shipped if label == self.shipped_label else self.results[label].comparison if label else None
+        return self.precomputed[label] if label in self.precomputed else self.results[label].comparison if label else None
+
+    @property
+    def reference_label(self) -> str | None:
+        """The precomputed comparison a re-run repeats: the one on screen, else the shipped one."""
+        label = self.shown_label
+        return label if label in self.precomputed else next(iter(self.precomputed), None)
+
+    @property
+    def reference(self) -> Comparison | None:
+        label = self.reference_label
+        return self.precomputed[label] if label is not None else None
 
     @property
     def agreement(self) -> dict | None:
@@ -146,35 +167,39 @@ class ForgettingSession(Session):
 
     @exclusive
     def request_rerun(self, seeds: list[int], methods: list[str], joint: bool = False) -> bool:
-        """Queue a live re-run of the shipped comparison for these seeds and methods (and its joint
-        reference, if it has one and `joint`). Refused with an error notice: False."""
-        if self.shipped is None:
+        """Queue a live re-run of the precomputed comparison on screen (else the shipped one) for these
+        seeds and methods (and its joint reference, if it has one and `joint`). Refused with an error
+        notice: False."""
+        name, reference = self.reference_label, self.reference
+        if reference is None:
             self.notices.add("error", "There is no shipped comparison to re-run.")
             return False
         seeds, methods = [int(s) for s in seeds], list(methods)
         if not seeds or not methods:
             self.notices.add("error", "Choose at least one seed and one method to re-run.")
             return False
-        joint = bool(joint and self.shipped.summary.get("joint"))
+        joint = bool(joint and reference.summary.get("joint"))
         try:
-            rerun_job(self.shipped, seeds, methods, joint)           # check the choice before queueing it
+            rerun_job(reference, seeds, methods, joint)              # check the choice before queueing it
         except ValueError as err:
             self.notices.add("error", f"This re-run cannot start: {err}")
             return False
         seeds_text = ", ".join(str(s) for s in seeds)
-        label = (f"Live re-run of the shipped comparison (seed{'s' if len(seeds) > 1 else ''} {seeds_text}, "
+        what = "the shipped comparison" if name == self.shipped_label else f"“{name}”"
+        label = (f"Live re-run of {what} (seed{'s' if len(seeds) > 1 else ''} {seeds_text}, "
                  f"{', '.join(methods)}{', joint' if joint else ''})")
-        self._queue(lambda: rerun_job(self.shipped, seeds, methods, joint), label, "rerun",
-                    f"rerun:{seeds}:{methods}:{joint}")
+        self._queue(lambda: rerun_job(reference, seeds, methods, joint), label, "rerun",
+                    f"rerun:{name}:{seeds}:{methods}:{joint}", reference=name)
         return True
 
-    def _queue(self, build: Callable[[], ComparisonJob], label: str, purpose: str, key: str) -> None:
+    def _queue(self, build: Callable[[], ComparisonJob], label: str, purpose: str, key: str,
+               reference: str | None = None) -> None:
         """Make `build()` the pending job (an unfinished one is dropped, with a notice)."""
         job = build()
         if self.pending is not None:
             self.notices.add("info", f"The unfinished comparison “{self.pending.label}” was dropped for the new "
                                      "one.")
-        self.pending = Pending(job, label, purpose, key, build)
+        self.pending = Pending(job, label, purpose, key, build, reference)
         self.changed()
 
     # --- work --------------------------------------------------------------------------------------
@@ -184,7 +209,7 @@ class ForgettingSession(Session):
 
     @property
     def rerunning(self) -> bool:
-        """The pending job is a live re-run of the shipped comparison."""
+        """The pending job is a live re-run of a precomputed comparison."""
         return self.pending is not None and self.pending.purpose == "rerun"
 
     @property
@@ -218,8 +243,8 @@ class ForgettingSession(Session):
     def _keep(self, pending: Pending) -> None:
         comparison = pending.job.result()
         agreement = None
-        if pending.purpose == "rerun" and self.shipped is not None:
-            agreement = check_agreement(self.shipped, comparison)
+        if pending.purpose == "rerun" and pending.reference in self.precomputed:
+            agreement = check_agreement(self.precomputed[pending.reference], comparison)
         label = pending.label
         if label in self.results:
             label = f"{label} ({len(self.results) + 1})"
@@ -246,7 +271,8 @@ class ForgettingSession(Session):
         pending = None
         if self.pending is not None:
             p = self.pending
-            pending = {"label": p.label, "purpose": p.purpose, "key": p.key, "build": p.build}
+            pending = {"label": p.label, "purpose": p.purpose, "key": p.key, "build": p.build,
+                       "reference": p.reference}
         return {"settings": self.settings, "results": dict(self.results), "shown": self._shown,
                 "method": self._method, "pending": pending}
 
@@ -257,5 +283,6 @@ class ForgettingSession(Session):
         self.results = dict(snap["results"])
         self._shown, self._method = snap["shown"], snap["method"]
         p = snap["pending"]
-        self.pending = None if p is None else Pending(p["build"](), p["label"], p["purpose"], p["key"], p["build"])
+        self.pending = None if p is None else Pending(p["build"](), p["label"], p["purpose"], p["key"], p["build"],
+                                                      p["reference"])
         self.changed()

@@ -154,6 +154,23 @@ def test_a_rerun_of_the_reference_agrees_identically(reference):
     assert session.shown is reference
 
 
+def test_a_precomputed_benchmark_is_shown_and_rerun_like_the_shipped_one(reference, tmp_path):
+    folder = tmp_path / "digits"
+    run_settings(ForgetSettings(**{**TINY, "models": ("transformer",), "kind": "split_digits"})).save(folder)
+    digits = Comparison.load(folder)
+    session = ForgettingSession(shipped=reference, library={"Split-Digits": (digits, "assets/digits/split/")})
+    assert session.labels == [SHIPPED, "Split-Digits"] and session.shown is reference
+    assert session.reference is reference and session.sources["Split-Digits"] == "assets/digits/split/"
+    session.show("Split-Digits")
+    assert session.shown is digits and session.reference is digits and session.reference_label == "Split-Digits"
+    assert session.request_rerun([0], ["naive"]) and "“Split-Digits”" in session.pending_label
+    session.show(SHIPPED)                                  # looking elsewhere meanwhile changes nothing
+    finish(session)
+    # checked against the benchmark it re-ran (1 model × (T+1) × T cells), not the shipped one
+    assert session.agreement["identical"] and session.agreement["cells"] == 1 * 3 * 2
+    assert session.shown.models == ["transformer"]
+
+
 @pytest.mark.parametrize("seeds, methods, message", [([], ["naive"], "at least one seed"),
                                                      ([0], [], "at least one seed and one method"),
                                                      ([7], ["naive"], "cannot start: 7 is not part")])
