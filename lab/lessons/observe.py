@@ -11,7 +11,7 @@ A field is `{source.path…[:format]}`; the source is a kind of session (lab.ses
                  kept.fast|slow, equivalence.<name>, equivalences.holding|total
     forgetting   <metric>.<model>[.<method>], seeds, n_seeds                (lab.sessions.forgetting)
     deployment   <metric>.<variant>, knowledge.<variant>.level<L>, seeds, n_seeds
-    claims       <id>.verdict|claim|source|caveats|experiment|effect_doc|seeds, <id>.effect,
+    claims       <id>.verdict|reason|claim|source|caveats|experiment|effect_doc|seeds, <id>.effect,
                  <id>.<metric>.<model>[.<method>]                           (assets/claims/claims.json)
 
 Each source has `check(parts, shape)`: None, or what is wrong with the path (validation when a
@@ -29,7 +29,7 @@ import pandas as pd
 from lab.lessons.values import Exact, Measured, Missing, Pending, Text, Value, seeds_text
 
 LEVEL = re.compile(r"^level(\d+)$")
-CLAIM_TEXTS = ("verdict", "claim", "source", "caveats", "experiment", "effect_doc")
+CLAIM_TEXTS = ("verdict", "reason", "claim", "source", "caveats", "experiment", "effect_doc")
 HALF_LIFE_BUFFERS = {"m": 0, "fast": 0, "v": 1, "slow": 1}
 PARAM_STAGES = ("before", "grown", "pruned")      # the whole model's size at a sleep (lab.viz.sleep.params_events)
 EQUIVALENCES = ("softmax", "delta", "hebbian", "titans", "linear", "momentum", "adam", "m3")
