@@ -167,6 +167,11 @@ def cmd_forget(args) -> int:
         result = run_settings(settings, progress=_progress, workers=args.workers)
     except ComparisonError as err:
         print(f"\nerror: {err}", file=sys.stderr)
+        if len(err.partial):                      # nothing already computed is lost
+            err.partial.to_csv(out / "accuracy_matrix.partial.csv", index=False)
+            runs = err.partial[["model", "method", "seed"]].drop_duplicates()
+            print(f"The {len(runs)} run(s) that finished before it are kept in {out / 'accuracy_matrix.partial.csv'}.",
+                  file=sys.stderr)
         return 1
     result.save(out, keep_metrics=keep)
     print(summary_table(result.summary).to_string(index=False), file=sys.stderr)

@@ -17,7 +17,9 @@ R[1][1] instead of training it again (tests/unit/test_forgetting.py checks that 
 Choice: the joint models train with naive batches (no replay), and one joint reference serves
 both methods.
 
-Divergence: a run that diverges stops the comparison with a `ComparisonError` that says which.
+Divergence: a run that diverges stops the comparison with a `ComparisonError` that says which and
+carries the accuracy matrices of the runs that finished before it (`partial`; with worker processes,
+the runs not started yet are cancelled, not trained for nothing).
 """
 from __future__ import annotations
 
@@ -36,7 +38,12 @@ from lab.viz.palette import model_label
 
 
 class ComparisonError(RuntimeError):
-    """A comparison that cannot finish (a run diverged); the message says which run and why."""
+    """A comparison that cannot finish (a run diverged); the message says which run and why, and
+    `partial` holds the accuracy matrix rows (MATRIX_COLUMNS) of the runs that finished (may be empty)."""
+
+    def __init__(self, message: str, partial: pd.DataFrame | None = None):
+        super().__init__(message)
+        self.partial = partial if partial is not None else pd.DataFrame(columns=MATRIX_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -149,8 +156,7 @@ class ComparisonJob:
             run.step(n)
             taken += run.step_count - before
             if run.diverged:
-                unit = self.units[self.index]
-                raise ComparisonError(f"{unit.label(self.replay)} diverged: {run.diverged.message()}")
+                raise self._diverged(run.diverged.message())
             if run.done:
                 self._finish(run)
             if max_steps is not None and taken >= max_steps:
@@ -160,6 +166,11 @@ class ComparisonJob:
             if max_steps is None and budget_s is None:
                 continue
         return taken
+
+    def _diverged(self, message: str) -> ComparisonError:
+        unit = self.units[self.index]
+        return ComparisonError(f"{unit.label(self.replay)} diverged: {message}",
+                               pd.DataFrame(self._matrix_rows, columns=MATRIX_COLUMNS))
 
     def _finish(self, run) -> None:
         unit = self.units[self.index]
@@ -202,8 +213,8 @@ class ComparisonJob:
             for future in futures:                           # in the serial order
                 outcome = future.result()
                 if outcome["diverged"]:
-                    unit = self.units[self.index]
-                    raise ComparisonError(f"{unit.label(self.replay)} diverged: {outcome['diverged']}")
+                    pool.shutdown(wait=False, cancel_futures=True)    # the runs not started: never started
+                    raise self._diverged(outcome["diverged"])
                 if not self.task_names:
                     self.task_names, self.boundaries_tokens = outcome["task_names"], outcome["boundaries_tokens"]
                 self._finish(_Finished(outcome))

@@ -166,6 +166,30 @@ def test_a_diverging_run_stops_the_comparison_with_a_message(monkeypatch):
         run_settings(ForgetSettings(models=("transformer",), **TINY))
 
 
+def test_a_diverging_run_keeps_the_runs_that_finished_before_it(monkeypatch, tmp_path, capsys):
+    import lab.engine
+    from lab.cli import main
+
+    real, calls = lab.engine.masked_loss, []
+
+    def second_run_diverges(logits, targets):          # the first run's steps are fine, then inf
+        calls.append(1)
+        return real(logits, targets) * (float("inf") if len(calls) > 2 * TINY["steps_per_task"] else 1.0)
+
+    monkeypatch.setattr(lab.engine, "masked_loss", second_run_diverges)
+    with pytest.raises(ComparisonError, match="HOPE, seed 0, naive sequential training diverged") as caught:
+        run_settings(ForgetSettings(models=("transformer", "hope"), **TINY))
+    kept = caught.value.partial
+    assert set(kept["model"]) == {"transformer"} and len(kept) == 3 * 2          # (T+1) × T cells of one run
+    calls.clear()
+    out = tmp_path / "c"
+    code = main(["forget", "--models", "transformer,hope", "--preset", "tiny", "--tasks", "2", "--steps-per-task",
+                 str(TINY["steps_per_task"]), "--eval-size", "8", "--workers", "1", "--out", str(out)])
+    assert code == 1 and "kept in" in capsys.readouterr().err
+    on_disk = pd.read_csv(out / "accuracy_matrix.partial.csv")
+    assert set(on_disk["model"]) == {"transformer"} and len(on_disk) == 6
+
+
 # --- save, load, agreement --------------------------------------------------------------------
 
 def test_save_and_load_round_trip_exactly(tiny, tmp_path):
