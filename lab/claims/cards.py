@@ -120,7 +120,11 @@ def judge(headline: dict, regime: list[dict], direction: int, matched: dict | No
                        f"{matched['mean']:+.3f} ± {matched['ci95']:.3f}): it had less to lose, so this comparison "
                        "cannot credit the architecture.")
     if head == 1:
-        return HOLDS, "The 95 % interval lies on the claimed side of zero and no regime cell lies clearly on the other."
+        unsure = (f" The claimed side learned less on average ({matched_doc}: {matched['mean']:+.3f} ± "
+                  f"{matched['ci95']:.3f}), though not clearly: read the effect with that in mind."
+                  if matched and matched.get("n") and matched["mean"] < 0 else "")
+        return HOLDS, ("The 95 % interval lies on the claimed side of zero and no regime cell lies clearly on the "
+                       "other." + unsure)
     words = "lies on the other side of zero" if head == -1 else "includes zero"
     if along:
         return MIXED, (f"The headline interval {words}, but {len(along)} regime cell(s) lie clearly on the claimed "

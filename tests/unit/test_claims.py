@@ -36,6 +36,8 @@ def test_an_effect_bought_by_learning_less_is_not_credited():
     assert decided == MIXED and "learned: -0.150 ± 0.050" in reason
     # learning as well (interval includes zero) or better leaves the verdict alone
     assert verdict(cell(-0.26, 0.2), [], -1, matched=cell(-0.02, 0.05)) == HOLDS
+    assert "learned less on average (learned: -0.020 ± 0.050)" in judge(cell(-0.26, 0.2), [], -1, cell(-0.02, 0.05),
+                                                                         "learned")[1]
     assert verdict(cell(-0.26, 0.2), [], -1, matched=cell(0.2, 0.05)) == HOLDS
     # and it never turns a failed claim into anything else
     assert verdict(cell(0.01, 0.2), [], -1, matched=cell(-0.15, 0.05)) == FAILS
