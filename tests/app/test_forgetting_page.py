@@ -90,6 +90,20 @@ def test_the_shipped_comparison_is_on_screen_at_once():
             "Difference view (HTML)"} <= exports
 
 
+def test_the_shipped_digits_benchmark_is_in_the_picker_beside_the_anchors():
+    at = open_forgetting()
+    labels = at.selectbox(key="fg_pick").options
+    split = next(label for label in labels if label.startswith("Split-Digits"))
+    at.selectbox(key="fg_pick").set_value(split).run()
+    assert_healthy(at)
+    shown = session(at).shown
+    assert shown is session(at).precomputed[split] and shown.summary["config"]["stream"]["kind"] == "split_digits"
+    assert any("assets/digits/split/" in m.value for m in at.markdown)
+    anchors = next(d.value for d in at.dataframe if "benchmark" in d.value.columns)
+    assert "Split MNIST, 5 tasks, class-incremental" in set(anchors["benchmark"])
+    assert {"the lab, 8×8 digits"} <= set(anchors["benchmark"]) and len(anchors) >= 2 + 2 * len(shown.models)
+
+
 def test_the_page_and_the_cli_give_the_same_accuracy_matrix(cli_run):
     at = fill(open_forgetting(), WIDGETS)
     finish(at.button(key=SUBMIT).click().run(), "forgetting")
