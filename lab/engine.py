@@ -187,7 +187,9 @@ class Run:
                     else torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
             grad_norms[key] = float(norm)
             if not math.isfinite(grad_norms[key]):
-                self._stop(value, "the gradient is not finite", phase, iteration)
+                self._stop(value, "the gradient is not finite while the loss is: a value overflowed where the loss "
+                                  "does not look (at positions it does not score) or in the backward pass", phase,
+                           iteration)
                 return None
         level_norms = {}                                   # CMS level → (update norm, gradient norm)
         for key, opt in due:
