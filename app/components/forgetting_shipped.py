@@ -44,8 +44,7 @@ def build_forgetting_session() -> ForgettingSession:
     comparison, problem = shipped(ASSETS)
     library = {}
     for label, folder in LIBRARY.items():
-        path = ASSETS.parent / folder
-        result, _ = shipped(path) if (path / "summary.json").is_file() else (None, None)
+        result, _ = shipped(ASSETS.parent / folder)
         if result is not None:
             library[label] = (result, f"assets/{folder}/")
     return ForgettingSession(shipped=comparison, shipped_problem=problem, library=library)

@@ -25,6 +25,7 @@ from lab.memory.fast_weights import FastWeights, scan_chunks, scan_tokens
 from lab.memory.self_modifying import MEMORIES, SelfModifyingMemory
 from lab.models import build_model
 from lab.models.hope import HopeConfig
+from tests.unit.test_self_modifying_memory import make_self_modifying
 
 torch.set_num_threads(1)
 D = torch.float64
@@ -35,17 +36,8 @@ def rand(*shape, seed=0):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=D)
 
 
-def make_memory(chunk, read_order="before_write", d=3, heads=2, hidden=4, eta_max=0.9, seed=0):
-    torch.manual_seed(seed)
-    mem = SelfModifyingMemory(d, heads=heads, hidden=hidden, chunk_size=chunk, eta_max=eta_max,
-                              read_order=read_order).double()
-    with torch.no_grad():          # data-dependent gates, second layers that matter
-        mem.eta_readout.normal_()
-        mem.alpha_readout.normal_()
-        mem.eta_bias.fill_(0.0)
-        mem.alpha_bias.fill_(1.0)
-        mem.init_weights[1].mul_(8.0)
-    return mem
+def make_memory(chunk, read_order="before_write"):
+    return make_self_modifying(chunk, read_order=read_order)
 
 
 def M(W2, W1, x):

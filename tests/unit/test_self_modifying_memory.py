@@ -65,10 +65,12 @@ def hand_self_modifying(mem, q, xk, xv, chunk):
     return ys, finals, etas, alphas
 
 
-def make_self_modifying(chunk, seed=0, d=3, heads=2, hidden=4, eta_max=0.9):
+def make_self_modifying(chunk, seed=0, d=3, heads=2, hidden=4, eta_max=0.9, read_order="after_write"):
+    """A float64 memory with data-dependent gates and second layers that matter (also the read-order
+    tests' memory); by default it reads after the write, as the hand loop here does."""
     torch.manual_seed(seed)
     mem = SelfModifyingMemory(d, heads=heads, hidden=hidden, chunk_size=chunk, eta_max=eta_max,
-                              read_order="after_write").double()   # the hand loop reads after the write
+                              read_order=read_order).double()
     with torch.no_grad():   # make the gates data-dependent and the second layers matter
         mem.eta_readout.normal_()
         mem.alpha_readout.normal_()
