@@ -135,7 +135,7 @@ def cmd_train(args) -> int:
 # --set names (the URL's) that a forgetting comparison takes, and its field for each
 FORGET_SETS = {"chunks": "cms_chunk_tokens", "level_lr": "level_lr_scale", "lr": "lr", "overlap": "overlap",
                "steps": "steps_per_task", "tasks": "n_tasks", "stream": "kind", "preset": "preset",
-               "optimizer": "optimizer"}
+               "optimizer": "optimizer", "memory": "memory_bound"}
 
 
 def cmd_forget(args) -> int:

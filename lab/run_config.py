@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lab.config import Config, bounded, choice
-from lab.models import MODELS, PRESETS, default_config
+from lab.models import MODELS, PRESETS, default_config, family_has
 from lab.models.cms import resolve_levels
 from lab.online import OnlineConfig
 from lab.optim import OPTIMIZERS
@@ -33,13 +33,17 @@ class RunConfig(Config):
     seed: int = bounded(0, 0, 2**31 - 1, "seed of the model's initialisation (the stream has its own)")
     window: int = bounded(0, 0, 8192, "attention window in tokens for the families that have one (Transformer, "
                                       "Titans); 0 = the family's own (the Transformer's: full attention)")
+    memory_bound: str = choice("", ("", "none", "bounded"), "HOPE's self-modifying memory unbounded or bounded "
+                                                            "(HopeConfig.memory_bound; empty = the family's own)")
     trainable: str = choice("all", ("all", "none"), "what the outer optimizer trains: every parameter, or nothing "
                                                     "(a frozen model; with online CMS only the levels' fast weights learn)")
     online: OnlineConfig = field(default_factory=OnlineConfig)
 
     def check(self):
-        if self.window and not hasattr(default_config(self.model), "window"):
+        if self.window and not family_has(self.model, "window"):
             self.fail("window", f"the {self.model} has no attention window: leave it 0")
+        if self.memory_bound and not family_has(self.model, "memory_bound"):
+            self.fail("memory_bound", f"the {self.model} has no self-modifying memory: leave it empty")
         if self.level_lr_scale and self.cms_chunk_tokens and len(self.level_lr_scale) != len(self.cms_chunk_tokens):
             self.fail("level_lr_scale", f"needs one entry per CMS level ({len(self.cms_chunk_tokens)})")
         if self.cms_chunk_tokens or self.level_lr_scale:     # the level cap, one scale per level
@@ -52,4 +56,6 @@ class RunConfig(Config):
                               max_len=max(seq_len, default_config(self.model).max_len))
         if self.window and hasattr(base, "window"):
             base = base.replace(window=self.window)
+        if self.memory_bound:
+            base = base.replace(memory_bound=self.memory_bound)
         return base.replace(cms_levels=resolve_levels(base.cms_levels, self.cms_chunk_tokens, self.level_lr_scale))

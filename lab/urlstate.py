@@ -33,6 +33,7 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "lr": ("lr",),
     "seed": ("seed",),
     "trainable": ("trainable",),
+    "memory": ("memory_bound",),
     "online": ("online", "enabled"),
     "online_lr": ("online", "lr"),
 }
@@ -62,7 +63,7 @@ def to_params(config: RunConfig) -> dict[str, str]:
     out = {}
     for key, path in PARAMS.items():
         value = _get(config, path)
-        if value is None or value == ():
+        if value is None or value in ((), ""):
             continue
         out[key] = _format(value)
     return out

@@ -12,7 +12,7 @@ import streamlit as st
 from lab.config import ConfigError
 from lab.engine import RunConfig
 from lab.online import OnlineConfig
-from lab.models import MODELS, PRESETS
+from lab.models import MODELS, PRESETS, family_has
 from lab.models.cms import MAX_LEVELS
 from lab.optim import OPTIMIZERS
 from lab.sessions.playground import PlaygroundSession
@@ -27,7 +27,9 @@ STREAM_LABELS = {"languages": "synthetic languages (translate)", "recall": "asso
                  "tracking": "state tracking (parity, sums mod k, permutations)"}
 KEYS = {"model": "pg_model", "preset": "pg_preset", "stream": "pg_stream", "tasks": "pg_tasks",
         "steps": "pg_steps", "optimizer": "pg_optimizer", "lr": "pg_lr", "seed": "pg_seed", "online": "pg_online",
-        "online_lr": "pg_online_lr", "trainable": "pg_trainable"}
+        "online_lr": "pg_online_lr", "trainable": "pg_trainable", "memory": "pg_memory"}
+MEMORY_BOUNDS = {"": "the family's own (unbounded)", "none": "unbounded, as the equations are written",
+                 "bounded": "bounded: unit-length values, weights in a ball"}
 TRAINABLE = {"all": "every weight (outer optimizer)", "none": "nothing but the online levels"}
 FAMILY_LEVELS, CHUNKS = "pg_family_levels", "pg_chunks"
 NO_LEVELS = ("A model needs at least one CMS level: type one or more chunk sizes in tokens "
@@ -43,7 +45,8 @@ def seed_widgets(session: PlaygroundSession, force: bool = False) -> None:
     c = session.config
     values = {"model": c.model, "preset": c.preset, "stream": c.stream.kind, "tasks": c.stream.n_tasks,
               "steps": c.stream.steps_per_task, "optimizer": c.optimizer, "lr": c.lr, "seed": c.seed,
-              "online": c.online.enabled, "online_lr": c.online.lr, "trainable": c.trainable}
+              "online": c.online.enabled, "online_lr": c.online.lr, "trainable": c.trainable,
+              "memory": c.memory_bound}
     state = {KEYS[k]: v for k, v in values.items()}
     state[FAMILY_LEVELS] = not c.cms_chunk_tokens
     state[CHUNKS] = ", ".join(str(t) for t in session.run.model.config.cms_chunk_tokens)
@@ -68,6 +71,8 @@ def changes_from_widgets(session: PlaygroundSession) -> dict[str, object] | None
         ",".join(map(str, session.config.cms_chunk_tokens))
     if not same_levels or changes["model"] != session.config.model:
         changes["level_lr"] = ()          # per-level rates (a URL's level_lr) belong to the levels they were set for
+    if not family_has(changes["model"], "memory_bound"):
+        changes["memory"] = ""            # only HOPE has a self-modifying memory
     return changes
 
 
@@ -125,5 +130,10 @@ def setup_form(session: PlaygroundSession) -> None:
                           format="%g", key=KEYS["online_lr"], help=online_lr["doc"])
         right.selectbox("Outer optimizer trains", tuple(TRAINABLE), key=KEYS["trainable"], format_func=TRAINABLE.get,
                         help=spec(RunConfig, "trainable")["doc"])
+        st.selectbox("HOPE's self-modifying memory", tuple(MEMORY_BOUNDS), key=KEYS["memory"],
+                     format_func=MEMORY_BOUNDS.get,
+                     help=spec(RunConfig, "memory_bound")["doc"] + ". Bounded keeps it from overflowing on runs "
+                          "of identical tokens (a digit's background, a context's padding); the shipped HOPE "
+                          "results were made unbounded.")
         st.form_submit_button("Apply and reset", type="primary", on_click=apply_setup, args=(session,),
                                  width="stretch")

@@ -10,7 +10,9 @@ Architectures (`arch`): "transformer" (full attention), "transformer_window" (a 
 holds one language's lesson but not both), "titans", "hope1" (one CMS level), "hope" (three),
 "hope_online" (HOPE with levels every 16, 32, 64 tokens, trained as "hope"; at test time its levels
 learn while it reads each context, lab.online: from the next-token error on the lesson only, never
-on the queries' answers, each context its own stream, fast weights reset per context)."""
+on the queries' answers, each context its own stream, fast weights reset per context). `memory`
+sets the HOPE arms' self-modifying memory (none, the default; bounded: without overflow on the
+padding of a context, lab.memory.self_modifying)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from lab.config import Config, bounded, choice
-from lab.models import PRESETS
+from lab.models import PRESETS, family_has
 from lab.run_config import RunConfig
 from lab.sweep.base import Experiment, Progress, TrialError, _clean
 from lab.online import OnlineCMS, OnlineConfig
@@ -38,6 +40,8 @@ class InContextSettings(Config):
     online_lr: float = bounded(1e-3, 0.0, 10.0, "hope_online: the levels' online rate")
     eval_size: int = bounded(128, 8, 4096, "held-out contexts per mode")
     seed: int = bounded(0, 0, 2**31 - 1, "seed of the data and the model")
+    memory: str = choice("none", ("none", "bounded"), "the HOPE arms' self-modifying memory, unbounded or "
+                                                      "bounded (HopeConfig.memory_bound: no overflow on the padding)")
 
     def run_config(self) -> RunConfig:
         stream = {"kind": "two_languages", "lessons": True, "n_tasks": 3, "words": self.words, "joint": True,
@@ -45,6 +49,8 @@ class InContextSettings(Config):
         model = {"transformer_window": "transformer", "hope1": "hope", "hope_online": "hope"}.get(self.arch, self.arch)
         config = RunConfig(model=model, preset=self.preset, lr=self.lr, seed=self.seed, eval_every=100_000,
                            eval_size=self.eval_size, stream=stream)
+        if family_has(model, "memory_bound"):
+            config = config.replace(memory_bound=self.memory)
         if self.arch == "hope1":
             config = config.replace(cms_chunk_tokens=(16,))
         if self.arch == "hope_online":              # trained as HOPE; learns online only at test time

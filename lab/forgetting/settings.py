@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from lab.config import Config, bounded, choice, flag
 from lab.engine import RunConfig
-from lab.models import MODELS, PRESETS
+from lab.models import MODELS, PRESETS, family_has
 from lab.optim import OPTIMIZERS
 from lab.tasks.stream import KINDS, StreamConfig
 
@@ -57,6 +57,8 @@ class ForgetSettings(Config):
                                                                    "one per level (empty = each family's own levels)")
     level_lr_scale: tuple[float, ...] = bounded((), 0.0, 100.0, "learning-rate multiplier per CMS level (needs "
                                                                 "cms_chunk_tokens: the families differ in levels)")
+    memory_bound: str = choice("", ("", "none", "bounded"), "HOPE's self-modifying memory unbounded or bounded "
+                                                            "(HOPE alone; empty = the family's own)")
 
     def check(self) -> None:
         if not self.models:
@@ -73,6 +75,8 @@ class ForgetSettings(Config):
         self.stream_config()                          # the stream's own checks (e.g. two_languages ≤ 3)
         if self.level_lr_scale and not self.cms_chunk_tokens:
             self.fail("level_lr_scale", "give cms_chunk_tokens too: the families have different numbers of levels")
+        if self.memory_bound and [m for m in self.models if not family_has(m, "memory_bound")]:
+            self.fail("memory_bound", "only HOPE has a self-modifying memory: compare HOPE alone, or leave it empty")
         self.base_config()                            # the levels' own checks (count, cap)
 
     def stream_config(self) -> StreamConfig:
@@ -83,8 +87,8 @@ class ForgetSettings(Config):
         """The RunConfig every run starts from (model, replay and seeds are set per run)."""
         run = {"model": self.models[0], "preset": self.preset, "optimizer": self.optimizer,
                "stream": self.stream_config().to_dict()}
-        for name in ("lr", "eval_every", "eval_size", "cms_chunk_tokens", "level_lr_scale"):
-            if getattr(self, name) not in (None, ()):
+        for name in ("lr", "eval_every", "eval_size", "cms_chunk_tokens", "level_lr_scale", "memory_bound"):
+            if getattr(self, name) not in (None, (), ""):
                 run[name] = getattr(self, name)
         return RunConfig.from_dict(run)
 

@@ -29,6 +29,19 @@ scalars per head and token, read out by learned vectors w_η, w_α (biases start
 η near 0.1·η_max); the generator memories' own update uses the same k, η, α; the initial
 fast weights of all five memories are learned by the outer optimizer; no momentum.
 
+Bounds (`bound`), a choice the paper leaves open: "none" (the default, as the equations above are
+written and every shipped HOPE result was made) or "bounded": the generated values ℓ2-normalised
+like the keys, v_t = M_v(x_t)/‖M_v(x_t)‖, and after each chunk every fast-weight matrix scaled
+back into the ball ‖W‖_F ≤ `radius` (RADIUS = 8: twice an initial W_2's norm; only a runaway
+reaches it). Why: the targets v̂_□ = M_□(v_t) are the memories' own outputs, so a value longer than
+its key asks every memory to grow, and a longer memory makes longer values. On runs of identical
+tokens (a digit's background pixels, a context's padding) a chunk takes all their steps in one
+direction: on Split-Digits (seed 100) ‖v‖ went 1.9 → 961 → inf in three chunks of one sequence.
+Unit values alone delay it (Split-Digits seed 0: step 360 instead of 156; two languages in
+context, seed 100: step 534), as the outer optimizer raises η until the chunk's summed steps
+overshoot; the ball stops that too. On the default stream the fast weights can run away without
+the loss noticing (seed 0: ‖W‖_F from 4 to 2·10⁵ by step 650, "none").
+
 Interface: `write(k, v)` takes the token representations fed to M_k (and M_η, M_α) and to M_v;
 HOPE passes the same x for both. The keys and values the memory stores are generated inside.
 """
@@ -48,13 +61,16 @@ from lab.memory.registry import MemoryEntry, register
 from lab.viz.palette import ARCH_COLORS
 
 MEMORIES = ("key", "value", "eta", "alpha", "memory")
+BOUNDS = ("none", "bounded")      # as the paper writes it, or unit-length values and a ball for the state
+RADIUS = 8.0                      # ball of "bounded": twice an initial W_2's norm (√hidden) at hidden = 16
 
 
 class SelfModifyingMemory(CarriesState, AssociativeMemory):
     name = "self_modifying"
 
     def __init__(self, d: int, heads: int = 1, hidden: int | None = None, chunk_size: int = 16,
-                 eta_max: float = 0.5, read_order: str = "before_write"):
+                 eta_max: float = 0.5, read_order: str = "before_write", bound: str = "none",
+                 radius: float = RADIUS):
         super().__init__()
         if chunk_size < 1:
             raise ValueError(f"chunk_size = {chunk_size!r} is not allowed: must be at least 1")
@@ -62,8 +78,14 @@ class SelfModifyingMemory(CarriesState, AssociativeMemory):
             raise ValueError(f"eta_max = {eta_max!r} is not allowed: must be in (0, 2]")
         if read_order not in READ_ORDERS:
             raise ValueError(f"read_order = {read_order!r} is not allowed: must be one of {', '.join(READ_ORDERS)}")
+        if bound not in BOUNDS:
+            raise ValueError(f"bound = {bound!r} is not allowed: must be one of {', '.join(BOUNDS)}")
+        if not radius > 0:
+            raise ValueError(f"radius = {radius!r} is not allowed: must be positive")
         self.d, self.heads, self.chunk_size, self.eta_max = d, heads, chunk_size, eta_max
         self.read_order = read_order       # "before_write": o_t = M_{t−1}(q_t); "after_write": y_t = M_t(q_t)
+        self.bound = bound                 # "bounded": v_t = M_v(x_t)/‖M_v(x_t)‖ and ‖W‖_F ≤ radius per chunk
+        self.radius = radius
         hidden = hidden or d
         # Each memory: weights [W_2: (hidden, d), W_1: (d, hidden)] per head, learned initial state.
         n = len(MEMORIES)
@@ -123,7 +145,7 @@ class SelfModifyingMemory(CarriesState, AssociativeMemory):
             sl = slice(start, min(T, start + self.chunk_size))
             y, weights, eta, alpha, surprise = compiled_hope_chunk(
                 weights, xk[:, :, sl], xv[:, :, sl], None if q is None else q[:, :, sl], gates, self.eta_max,
-                self.read_order, stats)
+                self.read_order, self.radius if self.bound == "bounded" else 0.0, stats)
             etas.append(eta)
             alphas.append(alpha)
             surprises.append(surprise)
@@ -162,14 +184,16 @@ class SelfModifyingMemory(CarriesState, AssociativeMemory):
         return self.hook_out(y)
 
 
-def hope_chunk(weights: list, xk, xv, q, gates: tuple, eta_max: float, read_order: str, stats: bool):
+def hope_chunk(weights: list, xk, xv, q, gates: tuple, eta_max: float, read_order: str, radius: float,
+               stats: bool):
     """One chunk of `SelfModifyingMemory.scan`, every quantity at the chunk-start memories.
 
     weights: [W_2, W_1] of the five memories stacked along the head axis (B, 5·H, out, in), in the
     order of MEMORIES; xk, xv: the normalised inputs (B, H, b, d); q: normalised queries or None;
-    gates: (w_η, b_η, w_α, b_α). k, v, η, α come from the first four memories (the output memory's
-    own read of x is never used, so it is not computed); every memory □ writes its target
-    v̂_□ = M_□(v) by `chunk_step` with λ = 1 (delta gradient descent with retention, REFERENCE.md §4)
+    gates: (w_η, b_η, w_α, b_α); radius > 0: "bounded" (v ℓ2-normalised like k, and each fast-weight
+    matrix scaled back into the ball ‖W‖_F ≤ radius after the chunk), 0: unbounded. k, v, η, α come
+    from the first four memories (the output memory's own read of x is never used, so it is not
+    computed); every memory □ writes its target v̂_□ = M_□(v) by `chunk_step` with λ = 1 (delta gradient descent with retention, REFERENCE.md §4)
     and the output memory is read. Returns (y or None, new weights, η, α, surprise of the output
     memory or None).
     """
@@ -178,12 +202,16 @@ def hope_chunk(weights: list, xk, xv, q, gates: tuple, eta_max: float, read_orde
     generators = [w[:, :-heads] for w in weights]                 # M_k, M_v, M_η, M_α
     key, value, eta, alpha = mlp_apply(generators, torch.cat((xk, xv, xk, xk), 1), residual=True)[0].chunk(n - 1, 1)
     k = F.normalize(key, dim=-1)
+    if radius:
+        value = F.normalize(value, dim=-1)
     eta = eta_max * torch.sigmoid((eta * eta_readout[:, None]).sum(-1) + eta_bias[:, None])
     alpha = torch.sigmoid((alpha * alpha_readout[:, None]).sum(-1) + alpha_bias[:, None])
     targets = mlp_apply(weights, torch.cat([value] * n, 1), residual=True)[0]    # v̂_□ = M_□(v)
     y, weights, _, surprise, _ = chunk_step(
         weights, None, torch.cat([k] * n, 1), targets, q, torch.cat([eta] * n, 1), torch.cat([alpha] * n, 1), None,
         True, 1.0, read_order, heads if stats else 0)
+    if radius:                                                    # the ball: ‖W‖_F ≤ radius, each matrix
+        weights = [w * (radius / w.flatten(-2).norm(dim=-1).clamp_min(radius))[..., None, None] for w in weights]
     return y, weights, eta, alpha, surprise
 
 

@@ -9,6 +9,8 @@ three families stay comparable in size at every preset.
 """
 from __future__ import annotations
 
+from dataclasses import fields
+
 from lab.config import ConfigError
 from lab.models.base import LabModel, ModelConfig
 from lab.models.hope import Hope, HopeConfig
@@ -40,6 +42,11 @@ def default_config(name: str, preset: str = "small", **overrides) -> ModelConfig
         scaled = {"d_model": int(base.d_model * scale),
                   "cms_levels": base.with_widths(tuple(max(4, int(h * scale)) for h in base.cms_hidden)).cms_levels}
     return config_cls.from_dict(base.to_dict(), **{**scaled, **overrides})
+
+
+def family_has(name: str, field_name: str) -> bool:
+    """Whether the family's config has this field (an attention window, generated values)."""
+    return field_name in {f.name for f in fields(MODELS[name][0])} if name in MODELS else False
 
 
 def build_model(name_or_config: str | ModelConfig, preset: str = "small", **overrides) -> LabModel:

@@ -22,7 +22,7 @@ from torch import nn
 
 from lab.config import bounded, choice
 from lab.hooks import HookPoint
-from lab.memory.self_modifying import SelfModifyingMemory
+from lab.memory.self_modifying import BOUNDS, SelfModifyingMemory
 from lab.models.base import LabModel, ModelConfig, levels_field
 from lab.models.cms import LevelSpec, levels
 
@@ -36,6 +36,9 @@ class HopeConfig(ModelConfig):
     memory_read: str = choice("before_write", ("before_write", "after_write"),
                               "read the memory before token t's own write (o_t = M_{t−1}(q_t), "
                               "the paper's) or after it (y_t = M_t(q_t))")
+    memory_bound: str = choice("none", BOUNDS, "the self-modifying memory as the equations are written (none) or "
+                                               "bounded: unit-length generated values and every fast-weight "
+                                               "matrix within a ball (no overflow on runs of identical tokens)")
 
 
 class CausalConv(nn.Module):
@@ -57,7 +60,8 @@ class SelfModifyingTitans(nn.Module):
         self.conv = CausalConv(config.d_model)
         self.w_q = nn.Linear(config.d_model, config.d_model, bias=False)
         self.memory = SelfModifyingMemory(d_head, config.n_heads, config.memory_hidden,
-                                          config.memory_chunk, config.eta_max, config.memory_read)
+                                          config.memory_chunk, config.eta_max, config.memory_read,
+                                          config.memory_bound)
         self.proj = nn.Linear(config.d_model, config.d_model)
         self.hook_out = HookPoint()        # (B, T, d_model)
 

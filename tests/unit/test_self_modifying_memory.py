@@ -42,6 +42,8 @@ def hand_self_modifying(mem, q, xk, xv, chunk):
                     x_k, x_v = F.normalize(xk[b, h, t], dim=0), F.normalize(xv[b, h, t], dim=0)
                     k = F.normalize(res_mlp(C2[K], C1[K], x_k), dim=0)
                     v = res_mlp(C2[V], C1[V], x_v)
+                    if mem.bound == "bounded":                                # ℓ2-normalised like k
+                        v = F.normalize(v, dim=0)
                     eta = mem.eta_max * torch.sigmoid(w_eta[h] @ res_mlp(C2[ETA], C1[ETA], x_k) + b_eta[h])
                     alpha = torch.sigmoid(w_alpha[h] @ res_mlp(C2[ALPHA], C1[ALPHA], x_k) + b_alpha[h])
                     etas[b, h, t], alphas[b, h, t] = eta, alpha
@@ -61,16 +63,20 @@ def hand_self_modifying(mem, q, xk, xv, chunk):
                             W2[m] = alpha * W2[m] - eta * torch.outer(C2[m] @ in2, in2) - eta * g2
                             W1[m] = alpha * W1[m] - eta * torch.outer(C1[m] @ in1, in1) - eta * g1
                     ys[b, h, t] = res_mlp(W2[OUT], W1[OUT], F.normalize(q[b, h, t], dim=0))
+                if mem.bound == "bounded":          # after the chunk, every matrix back into the ball
+                    W2 = [w * min(1.0, mem.radius / float(w.norm())) for w in W2]
+                    W1 = [w * min(1.0, mem.radius / float(w.norm())) for w in W1]
             finals[b, h] = (W2, W1)
     return ys, finals, etas, alphas
 
 
-def make_self_modifying(chunk, seed=0, d=3, heads=2, hidden=4, eta_max=0.9, read_order="after_write"):
+def make_self_modifying(chunk, seed=0, d=3, heads=2, hidden=4, eta_max=0.9, read_order="after_write", bound="none",
+                        radius=1.0):
     """A float64 memory with data-dependent gates and second layers that matter (also the read-order
     tests' memory); by default it reads after the write, as the hand loop here does."""
     torch.manual_seed(seed)
     mem = SelfModifyingMemory(d, heads=heads, hidden=hidden, chunk_size=chunk, eta_max=eta_max,
-                              read_order=read_order).double()
+                              read_order=read_order, bound=bound, radius=radius).double()
     with torch.no_grad():   # make the gates data-dependent and the second layers matter
         mem.eta_readout.normal_()
         mem.alpha_readout.normal_()
@@ -80,10 +86,11 @@ def make_self_modifying(chunk, seed=0, d=3, heads=2, hidden=4, eta_max=0.9, read
     return mem
 
 
+@pytest.mark.parametrize("bound", ["none", "bounded"])
 @pytest.mark.parametrize("chunk", [1, 3])
-def test_self_modifying_matches_hand_loop(chunk):
+def test_self_modifying_matches_hand_loop(chunk, bound):
     B, H, T, d = 2, 2, 5, 3
-    mem = make_self_modifying(chunk, d=d, heads=H)
+    mem = make_self_modifying(chunk, d=d, heads=H, bound=bound)
     q, xk, xv = rand(B, H, T, d, seed=1), rand(B, H, T, d, seed=2), rand(B, H, T, d, seed=3)
     y = mem(q, xk, xv)
     y_hand, finals, etas, alphas = hand_self_modifying(mem, q, xk, xv, chunk)
@@ -97,6 +104,27 @@ def test_self_modifying_matches_hand_loop(chunk):
         for m, name in enumerate(MEMORIES):
             torch.testing.assert_close(state[f"{name}.W2"][b, h], W2[m], rtol=1e-9, atol=1e-11)
             torch.testing.assert_close(state[f"{name}.W1"][b, h], W1[m], rtol=1e-9, atol=1e-11)
+    if bound == "bounded":                                      # the ball really bound: a wide one differs
+        wide = make_self_modifying(chunk, d=d, heads=H, bound=bound, radius=1e9)
+        assert (wide(q, xk, xv) - y).abs().max() > 1e-3
+
+
+def test_bounded_memory_stays_finite_on_a_run_of_identical_tokens():
+    """256 copies of one token at a large inner rate: a chunk of 8 takes eight steps at once in one
+    direction. Unbounded, the memory overflows; bounded, its state stays in the ball."""
+    x = torch.randn(1, 2, 1, 8, generator=torch.Generator().manual_seed(0)).expand(1, 2, 256, 8)
+    outputs = {}
+    for bound in ("none", "bounded"):
+        torch.manual_seed(0)
+        mem = SelfModifyingMemory(8, heads=2, hidden=8, chunk_size=8, eta_max=0.5, bound=bound)
+        with torch.no_grad():
+            mem.eta_bias.fill_(0.0)                             # η = η_max / 2 at the start
+        outputs[bound] = mem(x, x, x).detach()
+        if bound == "bounded":
+            norms = torch.stack([w.flatten(-2).norm(dim=-1) for w in mem.state().values()])
+            assert norms.max() <= mem.radius * (1 + 1e-6)
+    assert not torch.isfinite(outputs["none"]).all()
+    assert torch.isfinite(outputs["bounded"]).all()
 
 
 def test_self_modifying_chunked_differs_from_exact():
@@ -160,6 +188,10 @@ def test_self_modifying_rejects_bad_arguments():
         SelfModifyingMemory(4, eta_max=0.0)
     with pytest.raises(ValueError):
         SelfModifyingMemory(4, eta_max=2.5)
+    with pytest.raises(ValueError, match="bound"):
+        SelfModifyingMemory(4, bound="unit")
+    with pytest.raises(ValueError, match="radius"):
+        SelfModifyingMemory(4, bound="bounded", radius=0.0)
     mem = SelfModifyingMemory(4, heads=2)
     x = torch.randn(1, 2, 3, 5)
     with pytest.raises(ValueError, match="shape"):
