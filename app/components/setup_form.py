@@ -27,7 +27,7 @@ STREAM_LABELS = {"languages": "synthetic languages (translate)", "recall": "asso
                  "tracking": "state tracking (parity, sums mod k, permutations)"}
 KEYS = {"model": "pg_model", "preset": "pg_preset", "stream": "pg_stream", "tasks": "pg_tasks",
         "steps": "pg_steps", "optimizer": "pg_optimizer", "lr": "pg_lr", "seed": "pg_seed", "online": "pg_online",
-        "online_lr": "pg_online_lr", "trainable": "pg_trainable", "memory": "pg_memory"}
+        "online_lr": "pg_online_lr", "trainable": "pg_trainable", "memory": "pg_memory_bound"}
 MEMORY_BOUNDS = {"": "the family's own (unbounded)", "none": "unbounded, as the equations are written",
                  "bounded": "bounded: unit-length values, weights in a ball"}
 TRAINABLE = {"all": "every weight (outer optimizer)", "none": "nothing but the online levels"}

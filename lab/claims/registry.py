@@ -167,8 +167,9 @@ IN_CONTEXT = Claim(
             "rate 1e-3 its self-modifying memory overflows at the padded tail of a context (eight identical tokens "
             "in a chunk add eight inner steps of up to η_max = 0.5), the loss stays finite (those positions are "
             "not scored) but the gradient does not. On tuning seed 100, rate 3e-4 trains without overflow, and so "
-            "does normalising the generated values, but both leave HOPE near chance on the queries (0.05–0.07; "
-            "1/24 ignoring the context), where a recovery ratio means nothing. The other families' single-language "
+            "does HOPE with its memory bounded (HopeConfig.memory_bound: unit-length values, fast weights in a "
+            "ball), but both leave HOPE near chance on the queries (0.04–0.07; 1/24 ignoring the context), where "
+            "a recovery ratio means nothing. The other families' single-language "
             "accuracy (0.19–0.25) is about 1/4, what picking any of the lesson's four target words scores: they "
             "learned where an answer comes from more than the translation itself.",
     context=("recovery", "acc_A_A", "acc_both_sequential_A", "acc_B_B", "acc_both_sequential_B"),

@@ -221,3 +221,17 @@ def test_online_levels_show_as_ticks_on_the_update_timeline():
     assert len(ticks[0]["x"]) == 2 * len(ticks[1]["x"]) > 0          # level 0 every 9 tokens, level 1 every 18
     assert "online" in timeline["layout"]["title"]["text"]
     assert at.query_params["online"] == "True" and at.query_params["trainable"] == "none"
+
+
+def test_hopes_memory_can_be_bounded_and_another_family_drops_the_setting():
+    at = open_page("playground", {**FAST, "model": "hope"})
+    at.selectbox(key="pg_memory_bound").set_value("bounded")
+    click(at, APPLY)
+    assert_healthy(at)
+    assert session(at).config.memory_bound == "bounded" and at.query_params["memory"] == "bounded"
+    assert {m.bound for m in session(at).run.model.modules() if hasattr(m, "radius")} == {"bounded"}
+    at.radio(key="pg_model").set_value("transformer")
+    click(at, APPLY)                          # the Transformer has no such memory: the setting is dropped
+    assert_healthy(at)
+    assert session(at).config.model == "transformer" and session(at).config.memory_bound == ""
+    assert "memory" not in at.query_params
