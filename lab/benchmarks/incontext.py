@@ -115,6 +115,8 @@ class InContextExperiment(Experiment):
         for r in ratios.itertuples():
             row[f"recovery_{r.language}"] = _clean(float(r.ratio))
         row["recovery"] = _clean(float(ratios["ratio"].mean()))
+        alone = frame[frame["mode"] == frame["language"]]          # each language alone in its context
+        row["acc_single"] = _clean(float(alone["accuracy"].mean()))
         return [row]
 
 

@@ -126,10 +126,13 @@ def judge(headline: dict, regime: list[dict], direction: int, matched: dict | No
         return HOLDS, ("The 95 % interval lies on the claimed side of zero and no regime cell lies clearly on the "
                        "other." + unsure)
     words = "lies on the other side of zero" if head == -1 else "includes zero"
+    less = (f" The claimed side also learned clearly less ({matched_doc}: {matched['mean']:+.3f} ± "
+            f"{matched['ci95']:.3f}): its effect compares what little it learned."
+            if matched and side_of(matched, +1) == -1 else "")
     if along:
         return MIXED, (f"The headline interval {words}, but {len(along)} regime cell(s) lie clearly on the claimed "
-                       "side (the regime map says where).")
-    return FAILS, f"The 95 % interval {words} and no regime cell lies clearly on the claimed side."
+                       "side (the regime map says where)." + less)
+    return FAILS, f"The 95 % interval {words} and no regime cell lies clearly on the claimed side." + less
 
 
 def effect_cell(values) -> dict:

@@ -40,7 +40,7 @@ direction: on Split-Digits (seed 100) ‖v‖ went 1.9 → 961 → inf in three 
 Unit values alone delay it (Split-Digits seed 0: step 360 instead of 156; two languages in
 context, seed 100: step 534), as the outer optimizer raises η until the chunk's summed steps
 overshoot; the ball stops that too. On the default stream the fast weights can run away without
-the loss noticing (seed 0: ‖W‖_F from 4 to 2·10⁵ by step 650, "none").
+the loss noticing (seed 0, "none": ‖W‖_F from 4 to 1.1·10⁶ by its last step, 750).
 
 Interface: `write(k, v)` takes the token representations fed to M_k (and M_η, M_α) and to M_v;
 HOPE passes the same x for both. The keys and values the memory stores are generated inside.

@@ -41,6 +41,9 @@ def test_an_effect_bought_by_learning_less_is_not_credited():
     assert verdict(cell(-0.26, 0.2), [], -1, matched=cell(0.2, 0.05)) == HOLDS
     # and it never turns a failed claim into anything else
     assert verdict(cell(0.01, 0.2), [], -1, matched=cell(-0.15, 0.05)) == FAILS
+    # though its reason says the claimed side learned clearly less, and only then
+    assert "also learned clearly less (learned: -0.150" in judge(cell(0.01, 0.2), [], -1, cell(-0.15, 0.05), "learned")[1]
+    assert "learned" not in judge(cell(0.01, 0.2), [], -1, cell(-0.02, 0.05), "learned")[1]
     for args in [(cell(0.3, 0.1), [cell(-0.2, 0.1)], 1), (cell(0.02, 0.1), [cell(0.3, 0.1)], 1),
                  (cell(0.02, 0.1), [], 1), (cell(0.3, 0.1), [], 1)]:
         assert judge(*args)[1].endswith(".")
