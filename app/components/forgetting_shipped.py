@@ -18,7 +18,8 @@ DEPLOY_ASSETS = Path(__file__).resolve().parents[2] / "assets" / "deployment"
 # the benchmarks the field knows, precomputed (assets/digits/README.md): picked like the shipped one
 LIBRARY = {"Split-Digits, 5 tasks, class-incremental (precomputed)": "digits/split",
            "Split-Digits, HOPE with its memory bounded (precomputed)": "digits/split_hope",
-           "Permuted-Digits (precomputed)": "digits/permuted"}
+           "Permuted-Digits (precomputed)": "digits/permuted",
+           "Permuted-Digits, HOPE with its memory bounded (precomputed)": "digits/permuted_hope"}
 
 
 @st.cache_resource(show_spinner=False)

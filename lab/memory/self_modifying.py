@@ -193,7 +193,8 @@ def hope_chunk(weights: list, xk, xv, q, gates: tuple, eta_max: float, read_orde
     gates: (w_η, b_η, w_α, b_α); radius > 0: "bounded" (v ℓ2-normalised like k, and each fast-weight
     matrix scaled back into the ball ‖W‖_F ≤ radius after the chunk), 0: unbounded. k, v, η, α come
     from the first four memories (the output memory's own read of x is never used, so it is not
-    computed); every memory □ writes its target v̂_□ = M_□(v) by `chunk_step` with λ = 1 (delta gradient descent with retention, REFERENCE.md §4)
+    computed); every memory □ writes its target v̂_□ = M_□(v) by `chunk_step` with λ = 1 (delta
+    gradient descent with retention, REFERENCE.md §4)
     and the output memory is read. Returns (y or None, new weights, η, α, surprise of the output
     memory or None).
     """

@@ -45,7 +45,7 @@ def default_config(name: str, preset: str = "small", **overrides) -> ModelConfig
 
 
 def family_has(name: str, field_name: str) -> bool:
-    """Whether the family's config has this field (an attention window, generated values)."""
+    """Whether the family's config has this field (an attention window, a memory's bound)."""
     return field_name in {f.name for f in fields(MODELS[name][0])} if name in MODELS else False
 
 
