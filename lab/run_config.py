@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from lab.config import Config, bounded, choice
 from lab.models import MODELS, PRESETS, default_config, family_has
+from lab.memory.self_modifying import BOUNDS
 from lab.models.cms import resolve_levels
 from lab.online import OnlineConfig
 from lab.optim import OPTIMIZERS
@@ -33,8 +34,8 @@ class RunConfig(Config):
     seed: int = bounded(0, 0, 2**31 - 1, "seed of the model's initialisation (the stream has its own)")
     window: int = bounded(0, 0, 8192, "attention window in tokens for the families that have one (Transformer, "
                                       "Titans); 0 = the family's own (the Transformer's: full attention)")
-    memory_bound: str = choice("", ("", "none", "bounded"), "HOPE's self-modifying memory unbounded or bounded "
-                                                            "(HopeConfig.memory_bound; empty = the family's own)")
+    memory_bound: str = choice("", ("",) + BOUNDS, "HOPE's self-modifying memory unbounded or bounded "
+                                                   "(HopeConfig.memory_bound; empty = the family's own)")
     trainable: str = choice("all", ("all", "none"), "what the outer optimizer trains: every parameter, or nothing "
                                                     "(a frozen model; with online CMS only the levels' fast weights learn)")
     online: OnlineConfig = field(default_factory=OnlineConfig)

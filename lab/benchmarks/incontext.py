@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from lab.config import Config, bounded, choice
+from lab.memory.self_modifying import BOUNDS
 from lab.models import PRESETS, family_has
 from lab.run_config import RunConfig
 from lab.sweep.base import Experiment, Progress, TrialError, _clean
@@ -40,8 +41,8 @@ class InContextSettings(Config):
     online_lr: float = bounded(1e-3, 0.0, 10.0, "hope_online: the levels' online rate")
     eval_size: int = bounded(128, 8, 4096, "held-out contexts per mode")
     seed: int = bounded(0, 0, 2**31 - 1, "seed of the data and the model")
-    memory: str = choice("none", ("none", "bounded"), "the HOPE arms' self-modifying memory, unbounded or "
-                                                      "bounded (HopeConfig.memory_bound: no overflow on the padding)")
+    memory: str = choice("none", BOUNDS, "the HOPE arms' self-modifying memory, unbounded or "
+                                         "bounded (HopeConfig.memory_bound: no overflow on the padding)")
 
     def run_config(self) -> RunConfig:
         stream = {"kind": "two_languages", "lessons": True, "n_tasks": 3, "words": self.words, "joint": True,

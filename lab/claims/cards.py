@@ -110,25 +110,24 @@ def judge(headline: dict, regime: list[dict], direction: int, matched: dict | No
     if not headline.get("n") or headline.get("mean") is None or not math.isfinite(headline["mean"]):
         return UNMEASURED, "No seed gave a headline effect (every trial of one side failed); nothing is claimed."
     head = side_of(headline, direction)
+    learned_less = bool(matched) and side_of(matched, +1) == -1              # clearly, its interval below zero
+    control = f"({matched_doc}: {matched['mean']:+.3f} ± {matched['ci95']:.3f})" if matched else ""
     against = [c for c in regime if side_of(c, direction) == -1]
     along = [c for c in regime if side_of(c, direction) == 1]
     if head == 1 and against:
         return MIXED, (f"The headline interval lies on the claimed side, but {len(against)} regime cell(s) lie "
                        "clearly on the other (the regime map says where).")
-    if head == 1 and matched and side_of(matched, +1) == -1:
-        return MIXED, (f"The effect has the claimed sign, but the claimed side learned less ({matched_doc}: "
-                       f"{matched['mean']:+.3f} ± {matched['ci95']:.3f}): it had less to lose, so this comparison "
-                       "cannot credit the architecture.")
+    if head == 1 and learned_less:
+        return MIXED, (f"The effect has the claimed sign, but the claimed side learned less {control}: it had less "
+                       "to lose, so this comparison cannot credit the architecture.")
     if head == 1:
-        unsure = (f" The claimed side learned less on average ({matched_doc}: {matched['mean']:+.3f} ± "
-                  f"{matched['ci95']:.3f}), though not clearly: read the effect with that in mind."
-                  if matched and matched.get("n") and matched["mean"] < 0 else "")
+        unsure = (f" The claimed side learned less on average {control}, though not clearly: read the effect with "
+                  "that in mind." if matched and matched.get("n") and matched["mean"] < 0 else "")
         return HOLDS, ("The 95 % interval lies on the claimed side of zero and no regime cell lies clearly on the "
                        "other." + unsure)
     words = "lies on the other side of zero" if head == -1 else "includes zero"
-    less = (f" The claimed side also learned clearly less ({matched_doc}: {matched['mean']:+.3f} ± "
-            f"{matched['ci95']:.3f}): its effect compares what little it learned."
-            if matched and side_of(matched, +1) == -1 else "")
+    less = f" The claimed side also learned clearly less {control}: its effect compares what little it learned." \
+        if learned_less else ""
     if along:
         return MIXED, (f"The headline interval {words}, but {len(along)} regime cell(s) lie clearly on the claimed "
                        "side (the regime map says where)." + less)

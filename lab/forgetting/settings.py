@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from lab.config import Config, bounded, choice, flag
 from lab.engine import RunConfig
+from lab.memory.self_modifying import BOUNDS
 from lab.models import MODELS, PRESETS, family_has
 from lab.optim import OPTIMIZERS
 from lab.tasks.stream import KINDS, StreamConfig
@@ -57,8 +58,8 @@ class ForgetSettings(Config):
                                                                    "one per level (empty = each family's own levels)")
     level_lr_scale: tuple[float, ...] = bounded((), 0.0, 100.0, "learning-rate multiplier per CMS level (needs "
                                                                 "cms_chunk_tokens: the families differ in levels)")
-    memory_bound: str = choice("", ("", "none", "bounded"), "HOPE's self-modifying memory unbounded or bounded "
-                                                            "(HOPE alone; empty = the family's own)")
+    memory_bound: str = choice("", ("",) + BOUNDS, "HOPE's self-modifying memory unbounded or bounded "
+                                                   "(HOPE alone; empty = the family's own)")
 
     def check(self) -> None:
         if not self.models:
