@@ -28,7 +28,7 @@ STREAM_LABELS = {"languages": "synthetic languages (translate)", "recall": "asso
 KEYS = {"model": "pg_model", "preset": "pg_preset", "stream": "pg_stream", "tasks": "pg_tasks",
         "steps": "pg_steps", "optimizer": "pg_optimizer", "lr": "pg_lr", "seed": "pg_seed", "online": "pg_online",
         "online_lr": "pg_online_lr", "trainable": "pg_trainable", "memory": "pg_memory_bound"}
-MEMORY_BOUNDS = {"": "the family's own (unbounded)", "none": "unbounded, as the equations are written",
+MEMORY_BOUNDS = {"": "the family's own (bounded)", "none": "unbounded, as the equations are written",
                  "bounded": "bounded: unit-length values, weights in a ball"}
 TRAINABLE = {"all": "every weight (outer optimizer)", "none": "nothing but the online levels"}
 FAMILY_LEVELS, CHUNKS = "pg_family_levels", "pg_chunks"
@@ -133,7 +133,7 @@ def setup_form(session: PlaygroundSession) -> None:
         st.selectbox("HOPE's self-modifying memory", tuple(MEMORY_BOUNDS), key=KEYS["memory"],
                      format_func=MEMORY_BOUNDS.get,
                      help=spec(RunConfig, "memory_bound")["doc"] + ". Bounded keeps it from overflowing on runs "
-                          "of identical tokens (a digit's background, a context's padding); the shipped HOPE "
-                          "results were made unbounded.")
+                          "of identical tokens (a digit's background, a context's padding) and from running away "
+                          "unseen; every shipped HOPE result is made bounded.")
         st.form_submit_button("Apply and reset", type="primary", on_click=apply_setup, args=(session,),
                                  width="stretch")

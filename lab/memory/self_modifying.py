@@ -29,8 +29,9 @@ scalars per head and token, read out by learned vectors w_η, w_α (biases start
 η near 0.1·η_max); the generator memories' own update uses the same k, η, α; the initial
 fast weights of all five memories are learned by the outer optimizer; no momentum.
 
-Bounds (`bound`), a choice the paper leaves open: "none" (the default, as the equations above are
-written and every shipped HOPE result was made) or "bounded": the generated values ℓ2-normalised
+Bounds (`bound`), a choice the paper leaves open: "none" (this class's default: the equations above
+as written) or "bounded" (HOPE's default, `HopeConfig.memory_bound`, with which every shipped HOPE
+result is made): the generated values ℓ2-normalised
 like the keys, v_t = M_v(x_t)/‖M_v(x_t)‖, and after each chunk every fast-weight matrix scaled
 back into the ball ‖W‖_F ≤ `radius` (RADIUS = 8: twice an initial W_2's norm; only a runaway
 reaches it). Why: the targets v̂_□ = M_□(v_t) are the memories' own outputs, so a value longer than

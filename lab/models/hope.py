@@ -36,9 +36,10 @@ class HopeConfig(ModelConfig):
     memory_read: str = choice("before_write", ("before_write", "after_write"),
                               "read the memory before token t's own write (o_t = M_{t−1}(q_t), "
                               "the paper's) or after it (y_t = M_t(q_t))")
-    memory_bound: str = choice("none", BOUNDS, "the self-modifying memory as the equations are written (none) or "
-                                               "bounded: unit-length generated values and every fast-weight "
-                                               "matrix within a ball (no overflow on runs of identical tokens)")
+    memory_bound: str = choice("bounded", BOUNDS, "the self-modifying memory bounded (unit-length generated "
+                                                  "values, every fast-weight matrix within a ball: no overflow or "
+                                                  "runaway on runs of identical tokens) or as the equations are "
+                                                  "written (none)")
 
 
 class CausalConv(nn.Module):

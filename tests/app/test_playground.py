@@ -223,13 +223,14 @@ def test_online_levels_show_as_ticks_on_the_update_timeline():
     assert at.query_params["online"] == "True" and at.query_params["trainable"] == "none"
 
 
-def test_hopes_memory_can_be_bounded_and_another_family_drops_the_setting():
+def test_hopes_memory_can_be_unbounded_and_another_family_drops_the_setting():
     at = open_page("playground", {**FAST, "model": "hope"})
-    at.selectbox(key="pg_memory_bound").set_value("bounded")
+    assert {m.bound for m in session(at).run.model.modules() if hasattr(m, "radius")} == {"bounded"}   # the default
+    at.selectbox(key="pg_memory_bound").set_value("none")
     click(at, APPLY)
     assert_healthy(at)
-    assert session(at).config.memory_bound == "bounded" and at.query_params["memory"] == "bounded"
-    assert {m.bound for m in session(at).run.model.modules() if hasattr(m, "radius")} == {"bounded"}
+    assert session(at).config.memory_bound == "none" and at.query_params["memory"] == "none"
+    assert {m.bound for m in session(at).run.model.modules() if hasattr(m, "radius")} == {"none"}
     at.radio(key="pg_model").set_value("transformer")
     click(at, APPLY)                          # the Transformer has no such memory: the setting is dropped
     assert_healthy(at)

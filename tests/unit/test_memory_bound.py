@@ -15,7 +15,7 @@ TINY = {"preset": "tiny", "stream": {"n_tasks": 2, "steps_per_task": 2, "seed": 
 
 
 def test_a_run_builds_the_memory_it_asks_for():
-    for bound, expected in (("", "none"), ("none", "none"), ("bounded", "bounded")):
+    for bound, expected in (("", "bounded"), ("none", "none"), ("bounded", "bounded")):
         run = Run(RunConfig.from_dict({**TINY, "model": "hope", "memory_bound": bound}))
         memories = [m for m in run.model.modules() if hasattr(m, "radius")]
         assert memories and {m.bound for m in memories} == {expected}
@@ -46,6 +46,7 @@ def test_a_forgetting_comparison_bounds_hope_alone():
 
 def test_the_in_context_benchmark_bounds_only_its_hope_arms():
     for arch in ("hope", "hope1", "hope_online"):
-        assert InContextSettings(arch=arch, memory="bounded").run_config().memory_bound == "bounded"
+        assert InContextSettings(arch=arch).run_config().memory_bound == "bounded"       # HOPE's default
+        assert InContextSettings(arch=arch, memory="none").run_config().memory_bound == "none"
     for arch in ("transformer", "transformer_window", "titans"):
-        assert InContextSettings(arch=arch, memory="bounded").run_config().memory_bound == ""
+        assert InContextSettings(arch=arch, memory="none").run_config().memory_bound == ""
