@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lab import metrics
@@ -148,3 +149,19 @@ def test_deploy_command_refuses_an_unwritable_folder_before_any_work(tmp_path, c
     blocker.write_text("")
     assert main(["deploy", "--out", str(blocker / "inside")]) == 2
     assert "cannot be written" in capsys.readouterr().err
+
+
+def test_the_tuning_ranks_cells_by_all_six_languages_and_breaks_ties_to_the_familys_chunks():
+    from lab.deploy.tune import ranked
+
+    grid = pd.DataFrame([
+        {"online_lr": 1e-3, "online_chunks": "()", "variant": "hope/cms_online", "final_ACC": 0.05, "base_change": -0.6},
+        {"online_lr": 3e-5, "online_chunks": "(9, 36, 144)", "variant": "hope/cms_online", "final_ACC": 0.02 + 1e-12,
+         "base_change": -0.04},
+        {"online_lr": 3e-5, "online_chunks": "()", "variant": "hope/cms_online", "final_ACC": 0.02, "base_change": -0.04},
+        {"online_lr": None, "online_chunks": "", "variant": "hope/frozen", "final_ACC": 0.02, "base_change": 0.0},
+    ])
+    order = ranked(grid)
+    assert list(order.variant.unique()) == ["hope/cms_online"]            # the reference is not a cell
+    assert list(zip(order.online_lr, order.online_chunks)) == [(3e-5, "()"), (3e-5, "(9, 36, 144)"), (1e-3, "()")]
+    assert order.six.iloc[0] == pytest.approx(-0.02)
