@@ -36,6 +36,11 @@ class TrackingSettings(Config):
         if not self.problems or [p for p in self.problems if p not in PROBLEMS]:
             self.fail("problems", f"choose some of {', '.join(PROBLEMS)}")
 
+    def measured_lengths(self) -> list[int]:
+        """The test lengths and always the trained one (acc_trained is read there; each length has
+        its own held-out set, so adding one changes no other)."""
+        return sorted(set(self.test_lengths) | {self.length})
+
     def run_config(self) -> RunConfig:
         per = max(1, self.steps // len(self.problems))
         stream = {"kind": "tracking", "problems": self.problems, "n_tasks": len(self.problems), "length": self.length,
@@ -59,7 +64,7 @@ class TrackingExperiment(Experiment):
         if run.diverged:
             raise TrialError(f"{s.model}, seed {seed} diverged: {run.diverged.message()}")
         with torch.no_grad():
-            curve = length_curve(run.model, run.stream.tasks, list(s.test_lengths), n=s.eval_size, seed=seed)
+            curve = length_curve(run.model, run.stream.tasks, s.measured_lengths(), n=s.eval_size, seed=seed)
         row = {"model": s.model, "method": "naive"}
         for length, part in curve.groupby("length"):
             row[f"acc_L{int(length)}"] = _clean(float(part["accuracy"].mean()))

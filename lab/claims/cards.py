@@ -88,6 +88,13 @@ def best_of(records: pd.DataFrame, metric: str, a: tuple[str, str], others: list
     return (mine - best).dropna().rename("value").reset_index()
 
 
+def per_model(records: pd.DataFrame, effect: Callable[[str], pd.DataFrame]) -> pd.DataFrame:
+    """`effect(model)` for every model of the records, stacked: an effect within one architecture
+    (M3 against AdamW and Muon) read on a regime map that varies the architecture."""
+    parts = [effect(model) for model in records["model"].unique()]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["seed", "value"])
+
+
 def side_of(cell: dict, direction: int) -> int:
     """+1 if the interval lies on the claimed side of zero, −1 on the other, 0 if it includes zero."""
     mean, ci = cell["mean"], cell["ci95"]

@@ -3,7 +3,7 @@
 `source` of each claim says where it is made."""
 from __future__ import annotations
 
-from lab.claims.cards import Claim, best_of, paired
+from lab.claims.cards import Claim, best_of, paired, per_model
 
 CELL = ("cell",)
 NL = "Behrouz et al., Nested Learning (NeurIPS 2025 and arXiv)"
@@ -91,9 +91,11 @@ M3 = Claim(
     effect_doc="final loss with M3 − the better of AdamW and Muon (negative: M3 trains faster)",
     direction=-1,
     headline={"experiment": "race", "base": {"run": {"model": "hope"}}},
-    effect=lambda r, by=(): best_of(r, "final_loss", ("hope", "m3"), [("hope", "adamw"), ("hope", "muon")], by),
-    regime={"experiment": "race", "base": {"run": {"model": "transformer"}}, "grid": {"run.lr": [3e-4, 1e-3, 3e-3]}},
-    regime_fields=("run.lr",),
+    effect=lambda r, by=(): per_model(r, lambda m: best_of(r, "final_loss", (m, "m3"),
+                                                           [(m, "adamw"), (m, "muon")], by)),
+    regime={"experiment": "race", "base": {},
+            "grid": {"run.model": ["transformer", "hope"], "run.lr": [3e-4, 1e-3, 3e-3]}},
+    regime_fields=("run.model", "run.lr"),
     caveats="150 steps of small models; M3 runs here without its second moment, which at an AdamW rate barely trains "
             "(the associative-memory page shows why).",
     context=("final_loss", "steps_to_target"),

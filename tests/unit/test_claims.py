@@ -3,14 +3,18 @@ sweeps valid, one card computed end to end on Ray with a live re-run that agrees
 from __future__ import annotations
 
 import json
+import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from lab.claims import CLAIMS, FAILS, HOLDS, MIXED, UNMEASURED, compute, load, rerun_agrees, verdict
-from lab.claims.cards import best_of, judge, paired, side_of
+from lab.claims.cards import best_of, judge, paired, per_model, side_of
 from lab.cli import main
 from lab.sweep.spec import SweepSpec
+
+SHIPPED = Path(__file__).resolve().parents[2] / "assets" / "claims"
 
 
 def cell(mean, ci):
@@ -63,6 +67,26 @@ def test_effects_are_paired_by_seed():
     assert d["value"].round(6).tolist() == [-0.3, -0.3] and d["seed"].tolist() == [0, 1]
     best = best_of(_records(), "forgetting", ("hope", "naive"), [("transformer", "naive"), ("titans", "naive")])
     assert best["value"].round(6).tolist() == [-0.2, 0.1]
+
+
+def test_an_effect_within_each_architecture_is_read_for_every_one():
+    # M3 against the better of AdamW and Muon, on a regime map that varies the architecture
+    losses = {"hope": {"m3": 1.0, "adamw": 1.5, "muon": 1.2}, "transformer": {"m3": 0.9, "adamw": 0.5, "muon": 0.8}}
+    records = pd.DataFrame([{"seed": 0, "model": m, "method": o, "metric": "final_loss", "value": v}
+                            for m, by in losses.items() for o, v in by.items()])
+    effect = per_model(records, lambda m: best_of(records, "final_loss", (m, "m3"), [(m, "adamw"), (m, "muon")])
+                       .assign(model=m))
+    assert dict(zip(effect["model"], effect["value"].round(6))) == {"hope": -0.2, "transformer": 0.4}
+
+
+@pytest.mark.parametrize("card", load(SHIPPED), ids=lambda c: c["id"])
+def test_a_shipped_card_maps_every_cell_of_its_regime(card):
+    """A regime cell whose effect cannot be read (its trials failed, the effect looks for a model the
+    grid does not train, or a metric the trial does not measure) drops out of the map silently; a
+    shipped card must have them all."""
+    claim = CLAIMS[card["id"]]
+    grid = claim.regime["grid"] if claim.regime else {}
+    assert len(card["regime"]) == math.prod(len(grid[field]) for field in claim.regime_fields)
 
 
 @pytest.mark.parametrize("claim_id", list(CLAIMS))

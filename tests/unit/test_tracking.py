@@ -173,3 +173,16 @@ def test_a_run_trains_on_tracking_and_length_curve_reads_its_model():
         length_curve(run.model, run.stream.tasks, [200], n=4)     # 399 tokens > max_len 256
     assert err.value.field == "lengths" and "max_len" in str(err.value)
     assert isinstance(run.stream.tasks[0], TrackingTask)
+
+
+def test_the_benchmark_always_measures_the_trained_length():
+    """acc_trained is read at the trained length: a regime cell training at a length the test
+    lengths leave out would have no accuracy there and drop out of the claim's map."""
+    from lab.benchmarks.tracking import EXPERIMENT, TrackingSettings
+
+    assert TrackingSettings(length=24, test_lengths=(8, 16, 32)).measured_lengths() == [8, 16, 24, 32]
+    assert TrackingSettings(length=16, test_lengths=(16, 32)).measured_lengths() == [16, 32]
+    settings = {"model": "transformer", "preset": "tiny", "length": 6, "test_lengths": [4, 8], "steps": 4,
+                "eval_size": 8}
+    (row,) = EXPERIMENT.run(settings, 0, lambda fraction: None)
+    assert row["acc_trained"] is not None and {"acc_L4", "acc_L6", "acc_L8"} <= set(row)
