@@ -14,6 +14,7 @@ from lab.engine import RunConfig
 from lab.online import OnlineConfig
 from lab.models import MODELS, PRESETS, family_has
 from lab.models.cms import MAX_LEVELS
+from lab.models.hope import HopeConfig
 from lab.optim import OPTIMIZERS
 from lab.sessions.playground import PlaygroundSession
 from lab.tasks.stream import KINDS, StreamConfig
@@ -28,7 +29,8 @@ STREAM_LABELS = {"languages": "synthetic languages (translate)", "recall": "asso
 KEYS = {"model": "pg_model", "preset": "pg_preset", "stream": "pg_stream", "tasks": "pg_tasks",
         "steps": "pg_steps", "optimizer": "pg_optimizer", "lr": "pg_lr", "seed": "pg_seed", "online": "pg_online",
         "online_lr": "pg_online_lr", "trainable": "pg_trainable", "memory": "pg_memory_bound"}
-MEMORY_BOUNDS = {"": "the family's own (bounded)", "none": "unbounded, as the equations are written",
+MEMORY_BOUNDS = {"": f"the family's own ({HopeConfig().memory_bound})",
+                 "none": "unbounded, as the equations are written",
                  "bounded": "bounded: unit-length values, weights in a ball"}
 TRAINABLE = {"all": "every weight (outer optimizer)", "none": "nothing but the online levels"}
 FAMILY_LEVELS, CHUNKS = "pg_family_levels", "pg_chunks"

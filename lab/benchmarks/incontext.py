@@ -11,8 +11,8 @@ holds one language's lesson but not both), "titans", "hope1" (one CMS level), "h
 "hope_online" (HOPE with levels every 16, 32, 64 tokens, trained as "hope"; at test time its levels
 learn while it reads each context, lab.online: from the next-token error on the lesson only, never
 on the queries' answers, each context its own stream, fast weights reset per context). `memory`
-sets the HOPE arms' self-modifying memory (bounded, HOPE's default: without overflow on the padding
-of a context; none: as the equations are written, lab.memory.self_modifying)."""
+sets the HOPE arms' self-modifying memory (empty: HOPE's own, bounded, without overflow on the
+padding of a context; none: as the equations are written, lab.memory.self_modifying)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,8 +41,8 @@ class InContextSettings(Config):
     online_lr: float = bounded(1e-3, 0.0, 10.0, "hope_online: the levels' online rate")
     eval_size: int = bounded(128, 8, 4096, "held-out contexts per mode")
     seed: int = bounded(0, 0, 2**31 - 1, "seed of the data and the model")
-    memory: str = choice("bounded", BOUNDS, "the HOPE arms' self-modifying memory, bounded (HOPE's default: "
-                                            "no overflow on the padding) or unbounded (HopeConfig.memory_bound)")
+    memory: str = choice("", ("",) + BOUNDS, "the HOPE arms' self-modifying memory (RunConfig.memory_bound; "
+                                             "empty = HOPE's own, bounded: no overflow on the padding)")
 
     def run_config(self) -> RunConfig:
         stream = {"kind": "two_languages", "lessons": True, "n_tasks": 3, "words": self.words, "joint": True,

@@ -96,10 +96,18 @@ def _benchmarks() -> None:
     """Add the experiments of lab.benchmarks (each of its modules that defines `EXPERIMENT`)."""
     for module in import_submodules("lab.benchmarks"):
         experiment = getattr(module, "EXPERIMENT", None)
-        if experiment is not None:
+        if experiment is not None and EXPERIMENTS.get(experiment.name) is not experiment:
             if experiment.name in EXPERIMENTS:
                 raise RuntimeError(f"two sweep experiments named {experiment.name!r}")
             EXPERIMENTS[experiment.name] = experiment
+
+
+def experiments() -> dict[str, Experiment]:
+    """Every sweep experiment, looked up when asked: a benchmark module imported before this one is
+    still half-made when `_benchmarks` first runs (it imports lab.sweep, which imports this), so its
+    experiment is added here, at the first lookup after."""
+    _benchmarks()
+    return EXPERIMENTS
 
 
 _benchmarks()
@@ -107,4 +115,4 @@ _benchmarks()
 
 def run_trial(experiment: str, settings: dict, seed: int, progress: Progress | None = None) -> list[dict]:
     """One trial on the lab's own code, in this process: rows {"model", "method", metric: value}."""
-    return EXPERIMENTS[experiment].run(settings, int(seed), progress or (lambda _fraction: None))
+    return experiments()[experiment].run(settings, int(seed), progress or (lambda _fraction: None))

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from lab.config import ConfigError, shorten
-from lab.sweep.experiments import EXPERIMENTS, Experiment
+from lab.sweep.experiments import Experiment, experiments
 
 SPEC_KEYS = ("experiment", "base", "grid", "search", "samples", "search_seed", "seeds")
 DISTRIBUTIONS = ("uniform", "loguniform", "choice")
@@ -118,9 +118,10 @@ class SweepSpec:
             if key not in SPEC_KEYS:
                 raise SpecError(str(key), data[key], f"unknown key; a spec has {', '.join(SPEC_KEYS)}")
         name = data.get("experiment")
-        if name not in EXPERIMENTS:
-            raise SpecError("experiment", name, f"must be one of {', '.join(EXPERIMENTS)}")
-        exp = EXPERIMENTS[name]
+        known = experiments()
+        if name not in known:
+            raise SpecError("experiment", name, f"must be one of {', '.join(known)}")
+        exp = known[name]
         seeds = _seeds(data.get("seeds"))
         base = _mapping(data, "base")
         base_changes = [(_resolve(exp, f"base.{k}", k, v), v) for k, v in base.items()]

@@ -46,7 +46,7 @@ def test_a_forgetting_comparison_bounds_hope_alone():
 
 def test_the_in_context_benchmark_bounds_only_its_hope_arms():
     for arch in ("hope", "hope1", "hope_online"):
-        assert InContextSettings(arch=arch).run_config().memory_bound == "bounded"       # HOPE's default
+        assert InContextSettings(arch=arch).run_config().model_config(64, 64).memory_bound == "bounded"  # HOPE's own
         assert InContextSettings(arch=arch, memory="none").run_config().memory_bound == "none"
     for arch in ("transformer", "transformer_window", "titans"):
         assert InContextSettings(arch=arch, memory="none").run_config().memory_bound == ""

@@ -234,3 +234,19 @@ def test_the_cli_refuses_a_bad_spec_with_exit_code_2_and_no_traceback(tmp_path, 
     assert "not valid JSON" in capsys.readouterr().err
     assert main(["sweep", "--resume", "--out", str(tmp_path / "empty")]) == 2
     assert "no sweep to resume" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["incontext", "tracking", "sleep_arms", "race"])
+def test_a_benchmark_imported_before_the_sweep_package_is_still_an_experiment(module):
+    """Importing a benchmark first imports lab.sweep from inside it, while the benchmark is half-made:
+    its experiment must still be found (a fresh interpreter, so the import order is the one tested)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (f"import lab.benchmarks.{module} as m\n"
+            "from lab.sweep.spec import SweepSpec\n"
+            "SweepSpec.from_dict({'experiment': m.EXPERIMENT.name, 'base': {}, 'seeds': [0]})\n")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-800:]
