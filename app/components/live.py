@@ -65,8 +65,8 @@ def live_area(session, draw: Callable[[], None]) -> None:
 
     def body() -> None:
         workers = pool()
-        started = time.perf_counter()
         with session.lock:
+            started = time.perf_counter()             # the governor counts drawing, not waiting
             session.animate()                         # a replay moves on one frame
             if session.wants_worker:
                 workers.want(session)

@@ -19,10 +19,11 @@ seconds; everything else reads. In the app a worker (`lab.sessions.pool`) calls 
 the page only reads (`progress`, `records`, `revision`). `revision` grows whenever what the
 session shows changes, so a page can cache a figure per revision.
 
-Threads: `session.lock` (re-entrant) is held by a worker for each slice of `advance` and by a
-page while it draws; the verbs that change a session (`configure`, `stop`, `restore`, and each
-subclass's own, marked `@exclusive`) take it too, so a button pressed during a slice waits for
-the slice to end instead of changing a run under a worker's feet.
+Threads: `session.lock` (re-entrant; `lab.sessions.lock`: a waiting page goes before the next
+slice) is held by a worker for each slice of `advance` and by a page while it draws; the verbs
+that change a session (`configure`, `stop`, `restore`, and each subclass's own, marked
+`@exclusive`) take it too, so a button pressed during a slice waits for the slice to end instead
+of changing a run under a worker's feet.
 
 Limits (`lab.limits`): `session.limits` is the server's (environment variables, read once);
 a session refuses settings that cost more than they allow, with the same notice as a bad value.
@@ -34,7 +35,6 @@ from __future__ import annotations
 
 import abc
 import functools
-import threading
 from typing import ClassVar
 
 import pandas as pd
@@ -42,6 +42,7 @@ import pandas as pd
 from lab.config import Config, ConfigError, shorten
 from lab.limits import server_limits
 from lab.records import COLUMNS
+from lab.sessions.lock import SessionLock
 
 NOTICE_KINDS = ("error", "warning", "info", "success")
 
@@ -89,7 +90,7 @@ class Session(abc.ABC):
     Settings: ClassVar[type[Config]]         # what `configure` takes (a Config, or a dict of its fields)
 
     def __init__(self):
-        self.lock = threading.RLock()
+        self.lock = SessionLock()
         self.limits = server_limits()
         self.notices = Notices()
         self.revision = 0

@@ -9,8 +9,9 @@
 How it shares the machine: at most `max_trainers` sessions are admitted; the workers (one torch
 thread each, `workers` of them, by default one per core) take the admitted sessions round robin
 and give each a slice of `slice_s` seconds (`Session.advance`), holding `session.lock` for the
-slice, so a page never reads a half-made step; a session whose page holds its lock (drawing) is
-passed over for the next one instead of keeping a worker waiting. A session that wants work
+slice, so a page never reads a half-made step; a session whose page holds its lock (drawing) or
+waits for it is passed over for the next one instead of keeping a worker waiting, and the page
+has it after the slice in progress (`lab.sessions.lock`). A session that wants work
 beyond the admitted ones waits in a queue, first come first served, and is admitted when a
 trainer leaves.
 
@@ -125,7 +126,7 @@ class TrainingPool:
                     return
                 key = id(session)
                 self._working.add(key)
-            if not session.lock.acquire(blocking=False):     # its page is drawing: the next one first
+            if not session.lock.try_work():                   # its page draws or waits to: the next one first
                 with self._cond:
                     self._working.discard(key)
                     self._admitted.append(weakref.ref(session))

@@ -235,3 +235,36 @@ def test_verbs_hold_the_lock_while_a_worker_holds_the_session(pool):
         assert not stopped.is_set()                 # the button waits for the slice to end
     t.join(5)
     assert stopped.is_set() and not s.busy
+
+
+class Spinner(Counter):
+    """A slice that keeps the interpreter busy (as a training step does), so that a plain lock would
+    be taken again by the worker before a woken page thread runs."""
+
+    @exclusive
+    def advance(self, budget_s: float = 0.01) -> int:
+        until = time.perf_counter() + 0.002
+        while time.perf_counter() < until:
+            pass
+        self.done += 1
+        return 1
+
+
+def test_a_page_waiting_for_the_lock_gets_it_after_the_slice_in_progress():
+    p = TrainingPool(workers=2, max_trainers=2, slice_s=0.002, idle_timeout_s=60)
+    try:
+        s = Spinner(units=10**6)
+        s.left = 10**9
+        p.want(s)
+        assert wait_until(lambda: s.done > 5)
+        waits = []
+        for _ in range(20):                         # twenty redraws, each waiting for the lock
+            before = s.done
+            with s.lock:
+                waits.append(s.done - before)       # slices that ran while the page waited
+            time.sleep(0.003)
+        assert max(waits) <= 2, waits               # the one in progress (and one racing the count)
+        assert wait_until(lambda: s.done > before + 5)   # and the work goes on between redraws
+    finally:
+        s.left = 0
+        p.close()
