@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from lab.memory.compiled import Compiled
+from lab.memory.matmul import matmul
 
 READ_ORDERS = ("after_write", "before_write")   # y_t = M_t(q_t)  |  o_t = M_{t−1}(q_t)
 
@@ -117,7 +118,7 @@ def mlp_apply(weights: list[torch.Tensor], x: torch.Tensor, residual: bool):
     h = x
     for l, w in enumerate(weights):
         inputs.append(h)
-        a = h @ w.transpose(-1, -2)           # (B, H, N, out)
+        a = matmul(h, w.transpose(-1, -2))    # (B, H, N, out)
         preacts.append(a)
         h = _act(a) if l < len(weights) - 1 else a
     return (x + h if residual else h), inputs, preacts
@@ -137,7 +138,7 @@ def token_grads(weights, k, v, residual: bool, delta_term: float):
     for l in range(len(weights) - 1, -1, -1):
         grads[l] = delta
         if l > 0:
-            delta = (delta @ weights[l]) * _act_grad(preacts[l - 1])
+            delta = matmul(delta, weights[l]) * _act_grad(preacts[l - 1])
     if delta_term:
         grads = [g + delta_term * a for g, a in zip(grads, preacts)]
     return grads, inputs, loss
@@ -174,7 +175,7 @@ def scan_tokens(state: FastWeights, k, v, q, theta, retention, eta=None, *,
         th = theta[:, :, t, None, None]
         ret = retention[:, :, t, None, None]
         for l in range(len(weights)):
-            u = -th * (grads[l].transpose(-1, -2) @ inputs[l])      # (B, H, out, in)
+            u = -th * matmul(grads[l].transpose(-1, -2), inputs[l])  # (B, H, out, in)
             if momentum is not None:
                 momentum[l] = eta[:, :, t, None, None] * momentum[l] + u
                 u = momentum[l]
@@ -228,8 +229,8 @@ def chunk_step(weights: list, momentum: list | None, k, v, q, theta, retention, 
     D, P = _decay_matrix(retention)
     if momentum is not None:
         Fm, E = _decay_matrix(eta)
-        C = D @ Fm                                                     # (B, H, b, b)
-        c_mom = (D @ E.unsqueeze(-1)).squeeze(-1)                      # (B, H, b)
+        C = matmul(D, Fm)                                              # (B, H, b, b)
+        c_mom = matmul(D, E.unsqueeze(-1)).squeeze(-1)                 # (B, H, b)
     else:
         C, c_mom = D, None
     Ct = C * th.unsqueeze(-2)                                          # C_{t,i} θ_i
@@ -240,22 +241,22 @@ def chunk_step(weights: list, momentum: list | None, k, v, q, theta, retention, 
         # grouping of the unfused code: the same last bits)
         h, r = q[:, :, :], slice(k.shape[1] - q.shape[1], None)          # r: the heads that are read
         for l, w in enumerate(weights):
-            a = Pr[:, r].unsqueeze(-1) * (h @ w[:, r].transpose(-1, -2))
+            a = Pr[:, r].unsqueeze(-1) * matmul(h, w[:, r].transpose(-1, -2))
             if momentum is not None:
-                a = a + cr[:, r].unsqueeze(-1) * (h @ momentum[l][:, r].transpose(-1, -2))
-            scores = Cr[:, r] * (h @ inputs[l][:, r].transpose(-1, -2))    # (B, Hq, b, b)
-            a = a - scores @ grads[l][:, r]
+                a = a + cr[:, r].unsqueeze(-1) * matmul(h, momentum[l][:, r].transpose(-1, -2))
+            scores = Cr[:, r] * matmul(h, inputs[l][:, r].transpose(-1, -2))    # (B, Hq, b, b)
+            a = a - matmul(scores, grads[l][:, r])
             h = _act(a) if l < len(weights) - 1 else a
         y = q + h if residual else h
     last = Ct[..., -1, :]                                              # (B, H, b)
     weights, momentum = list(weights), None if momentum is None else list(momentum)
     for l in range(len(weights)):
-        update = -(grads[l] * last.unsqueeze(-1)).transpose(-1, -2) @ inputs[l]
+        update = -matmul((grads[l] * last.unsqueeze(-1)).transpose(-1, -2), inputs[l])
         new_w = P[..., -1, None, None] * weights[l] + update
         if momentum is not None:
             new_w = new_w + c_mom[..., -1, None, None] * momentum[l]
             f_last = (Fm[..., -1, :] * th).unsqueeze(-1)
-            momentum[l] = E[..., -1, None, None] * momentum[l] - (grads[l] * f_last).transpose(-1, -2) @ inputs[l]
+            momentum[l] = E[..., -1, None, None] * momentum[l] - matmul((grads[l] * f_last).transpose(-1, -2), inputs[l])
         weights[l] = new_w
     return y, weights, momentum, surprise, (loss if stat_heads else None)
 
