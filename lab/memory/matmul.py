@@ -6,14 +6,15 @@ and in the backward pass the weight gradient of every product with one row (grad
 CPU `torch.bmm` takes 100–135 µs for such an outer product of (160, 16, 1) × (160, 1, 16), against
 ~7 µs for the same numbers by broadcasting (measured; 11 % of a default HOPE training step).
 
-Here, when one of the three dimensions is 1 and the outer product is not tiny (below 16 × 16 elements
-the function's own Python cost is not repaid: measured, Titans' step was 2 % slower when every such
-product took it), the product goes through an autograd function that
-does what `torch.matmul` and its backward (`BmmBackward0`) do, on the same operands (folded into
-3-D batches as matmul folds them), except that a product with inner dimension 1 is a broadcast
-multiply. That product has one term per element, so every result and every gradient is the same to
-the bit (tests/unit/test_fast_weights.py checks forward and gradients with torch.equal; `python -m
-lab fingerprint` is unchanged). Other shapes, and traced or compiled code, use `a @ b` itself.
+Here, when one of the three dimensions is 1 and the outer products of the batch hold at least
+MIN_OUTER elements (HOPE's (160, 16 × 16) do; Titans' (32, 16 × 32) do not, and routing those too
+made its step 2 % slower: the function's own Python cost is not repaid), the product goes through an
+autograd function that does what `torch.matmul` and its backward (`BmmBackward0`) do, on the same
+operands (folded into 3-D batches as matmul folds them), except that a product with inner dimension
+1 is a broadcast multiply. That product has one term per element, so every result and every
+gradient is the same to the bit (tests/unit/test_matmul.py checks them with torch.equal; `python -m
+lab fingerprint` is unchanged). Without autograd only a forward outer product takes it. Other shapes,
+and traced or compiled code, use `a @ b` itself.
 """
 from __future__ import annotations
 
