@@ -17,7 +17,9 @@ from tests.browser.test_pages import FAST, LOAD_TIMEOUT_MS, assert_clean, open_p
 pytestmark = pytest.mark.browser
 STUDENTS = int(os.environ.get("NLL_LOAD_SESSIONS", "10"))
 WINDOW_S = 5.0
-ENDLESS = "model=transformer&preset=tiny&steps=10000&tasks=2"    # no student finishes during the test
+# no student finishes during the test; NLL_LOAD_QUERY measures another setup (the default HOPE:
+# "model=hope&steps=10000")
+ENDLESS = os.environ.get("NLL_LOAD_QUERY", "model=transformer&preset=tiny&steps=10000&tasks=2")
 # steps trained so far, as the page shows them: the last step of the loss chart (its points are thinned)
 STEPS_SHOWN = """() => { const el = document.querySelector('.js-plotly-plot');
     const x = el && el.data && el.data[0] && el.data[0].x;
@@ -52,7 +54,7 @@ def test_students_opening_pages_at_the_same_moment_all_get_their_page(app_url, b
 
 def test_a_class_trains_at_once_and_every_student_advances(app_server, browser_context):
     url, pid = app_server["url"], app_server["pid"]
-    figures = {"students": STUDENTS, "rss_mib_before": rss_mb(pid)}
+    figures = {"students": STUDENTS, "setup": ENDLESS, "rss_mib_before": rss_mb(pid)}
     tabs = [Tab(browser_context.new_page()) for _ in range(STUDENTS)]
     try:
         for tab in tabs:                                      # the class opens the Playground
