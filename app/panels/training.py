@@ -7,6 +7,7 @@ and is drawn static while the run plays (no hover layer: cheaper for the browser
 from __future__ import annotations
 
 import math
+import time
 
 import streamlit as st
 
@@ -18,8 +19,22 @@ from lab.viz.inside import attention_figure, level_activations_figure, level_con
 from lab.viz.training import accuracy_figure, drift_figure, loss_figure, update_timeline_figure
 
 
+INSIDE_EVERY_S = 1.0      # while a run plays, the inside views follow once a second (below)
+
+
 def _live(session) -> bool:
     return session.playing or session.replaying
+
+
+def _inside_figure(session, name: str, build, clock=time.monotonic):
+    """While the run plays, the figure of an inside view is made again at most once every
+    INSIDE_EVERY_S: in between the page sends the same chart, which the browser does not draw again.
+    Streamlit mounts a changed Plotly chart afresh, and the update timeline drawn afresh at every redraw
+    held Chromium's main thread 60-75 % of the time (8 % without it); the loss and accuracy keep
+    the full rate. Paused, scrubbed or replayed: made for the step shown."""
+    if not session.playing:
+        return build()
+    return session.cached(("live", name, int(clock() / INSIDE_EVERY_S)), build)
 
 
 @panel("run_status", "Where the run is", session="playground")
@@ -86,9 +101,10 @@ def update_timeline(session, key: str = "pg") -> None:
                   "(every chunk of each stream's own tokens; later tokens of the read see them)."
                   if session.config.online.enabled else ""))
     with panel_guard("update timeline"):
-        chart(update_timeline_figure(session.records_until(), session.layout, session.run.schedule.chunk_steps,
-                                     session.cursor, chunk_tokens=session.run.model.config.cms_chunk_tokens),
-              f"{key}_timeline", _live(session))
+        fig = _inside_figure(session, "timeline", lambda: update_timeline_figure(
+            session.records_until(), session.layout, session.run.schedule.chunk_steps, session.cursor,
+            chunk_tokens=session.run.model.config.cms_chunk_tokens))
+        chart(fig, f"{key}_timeline", _live(session))
 
 
 @panel("level_drift", "How far each level moved", session="playground")
@@ -97,7 +113,9 @@ def level_drift(session, key: str = "pg") -> None:
     st.caption("How far each level moved from where it stood when the current task began "
                "(measured at every evaluation). It restarts from zero at each new task.")
     with panel_guard("drift"):
-        chart(drift_figure(session.records_until(), session.layout, session.cursor), f"{key}_drift", _live(session))
+        fig = _inside_figure(session, "drift", lambda: drift_figure(session.records_until(), session.layout,
+                                                                    session.cursor))
+        chart(fig, f"{key}_drift", _live(session))
 
 
 def input_picker(session, key: str) -> tuple[int, int, int]:
@@ -169,6 +187,9 @@ VIEWS = {"Update timeline": update_timeline, "Activations": level_activations,
 def inside_views(session, key: str = "pg") -> None:
     """The per-frequency panels as tabs; only the open tab is computed."""
     st.subheader("Inside the model, level by level")
+    if session.playing:
+        st.caption(f"While the run plays, the update timeline and the drift follow once every "
+                   f"{INSIDE_EVERY_S:g} s (the loss and accuracy at every redraw); pause to see every step.")
     labels = [label for label in VIEWS if (label != "Memory" or session.has_memory)
               and (label != "Attention" or session.has_attention)]
     view = f"{key}_view"

@@ -187,7 +187,8 @@ class PlaygroundSession(Session):
     @exclusive
     def advance(self, budget_s: float = 0.2) -> int:
         """While playing: train for about `budget_s` seconds (at least one step, no step that would
-        likely end past the budget); at the end of the stream or on divergence, stop playing.
+        likely end past the budget, and none more once a page waits to draw: `lab.sessions.lock`);
+        at the end of the stream or on divergence, stop playing.
         While replaying: move the shown step on by one frame. Returns the steps trained."""
         if self.replaying:
             self.replay_tick()
@@ -199,7 +200,7 @@ class PlaygroundSession(Session):
             self.run.step(1)
             steps += 1
             elapsed = time.perf_counter() - start
-            if elapsed + elapsed / steps > budget_s:
+            if elapsed + elapsed / steps > budget_s or self.lock.waited_for:
                 break
         if not self.can_train:
             self.playing = False

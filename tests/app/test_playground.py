@@ -236,3 +236,20 @@ def test_hopes_memory_can_be_unbounded_and_another_family_drops_the_setting():
     assert_healthy(at)
     assert session(at).config.model == "transformer" and session(at).config.memory_bound == ""
     assert "memory" not in at.query_params
+
+
+def test_while_playing_an_inside_view_is_made_again_at_most_once_a_second():
+    from app.panels.training import INSIDE_EVERY_S, _inside_figure
+    from lab.sessions.playground import PlaygroundSession
+    s = PlaygroundSession(RunConfig(model="transformer", preset="tiny"))
+    builds, now = [], [100.0]
+    make = lambda: builds.append(now[0]) or object()      # noqa: E731
+    assert _inside_figure(s, "timeline", make) is not _inside_figure(s, "timeline", make)   # paused: every time
+    s.play()
+    builds.clear()
+    first = _inside_figure(s, "timeline", make, clock=lambda: now[0])
+    now[0] += INSIDE_EVERY_S / 2
+    assert _inside_figure(s, "timeline", make, clock=lambda: now[0]) is first             # the same chart
+    now[0] += INSIDE_EVERY_S
+    assert _inside_figure(s, "timeline", make, clock=lambda: now[0]) is not first         # a second later: anew
+    assert builds == [100.0, 100.0 + 1.5 * INSIDE_EVERY_S]

@@ -138,3 +138,18 @@ def test_snapshot_and_restore_come_back_to_the_same_records():
     assert session.run.step_count == 7 and list(session.history.states) == [0, 5]
     session.step(8)
     assert session.records().equals(expected)
+
+
+def test_a_slice_ends_at_the_next_step_when_a_page_waits_to_draw():
+    import threading
+    session = PlaygroundSession(TINY)
+    session.play()
+    with session.lock:                                    # stands for a worker inside its slice
+        page = threading.Thread(target=lambda: session.lock.__enter__() and session.lock.__exit__())
+        page.start()                                      # the page waits for the lock
+        while not session.lock.waited_for:
+            pass
+        assert session.advance(budget_s=30.0) == 1        # one step, not thirty seconds of them
+    page.join(5)
+    assert not page.is_alive() and not session.lock.waited_for
+    assert session.advance(budget_s=0.05) >= 1            # nobody waits: the slice trains on
