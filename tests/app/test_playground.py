@@ -253,3 +253,17 @@ def test_while_playing_an_inside_view_is_made_again_at_most_once_a_second():
     now[0] += INSIDE_EVERY_S
     assert _inside_figure(s, "timeline", make, clock=lambda: now[0]) is not first         # a second later: anew
     assert builds == [100.0, 100.0 + 1.5 * INSIDE_EVERY_S]
+
+
+def test_the_redraw_governor_shares_half_the_machine_among_the_live_pages():
+    from app.components.live import RedrawGovernor
+    now = [0.0]
+    governor = RedrawGovernor(fastest=0.05, share=0.5, cores=2, clock=lambda: now[0])
+    assert governor.period() == 0.05                       # nobody draws yet: the fastest
+    for _ in range(50):
+        for page in ("a", "b", "c"):
+            governor.record(page, 0.2)                      # three pages, 0.2 s a draw
+    assert governor.period() == pytest.approx(3 * 0.2 / (2 * 0.5), rel=1e-3)
+    now[0] += 6.0                                           # two pages closed: only "a" draws on
+    governor.record("a", 0.2)
+    assert governor.period() == pytest.approx(0.2, rel=1e-3)
