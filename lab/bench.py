@@ -221,6 +221,55 @@ def playground_session(seconds: float = 5.0, redraw_s: float = 0.1) -> dict:
             "rss_mb_before": rss_before, "rss_mb_with_session": rss_mb()}
 
 
+def class_sessions(students: int = 10, seconds: float = 10.0, redraw_s: float = 0.2) -> dict:
+    """A class on one server without its browsers: `students` tiny-Transformer Playground sessions
+    trained by a two-worker pool while a 'page' thread per session draws its loss and accuracy under
+    the session's lock every `redraw_s`. Steps/s of all together, redraws per page, and how long a
+    page waited for its lock (median and 90th percentile, ms)."""
+    import threading
+
+    from lab.sessions.playground import PlaygroundSession
+    from lab.sessions.pool import TrainingPool
+    from lab.viz.training import accuracy_figure, loss_figure
+
+    config = RunConfig(model="transformer", preset="tiny", stream={"n_tasks": 2, "steps_per_task": 10_000})
+    sessions = [PlaygroundSession(config.replace(seed=seed)) for seed in range(students)]
+    pool, done, drawn, waits = TrainingPool(workers=2, max_trainers=students), threading.Event(), [0], []
+
+    def page(session) -> None:
+        while not done.is_set():
+            asked = time.perf_counter()
+            with session.lock:
+                waits.append(time.perf_counter() - asked)
+                pool.want(session)
+                records = session.records_until()
+                loss_figure(records, session.layout, session.config.model)
+                accuracy_figure(records, session.layout)
+            drawn[0] += 1
+            time.sleep(redraw_s)
+
+    for session in sessions:
+        session.play()
+        pool.want(session)
+    pages = [threading.Thread(target=page, args=(session,)) for session in sessions]
+    for thread in pages:
+        thread.start()
+    time.sleep(min(2.0, seconds / 2))                            # every session under way
+    steps, redraws, start = sum(s.run.step_count for s in sessions), drawn[0], time.perf_counter()
+    time.sleep(seconds)
+    elapsed = time.perf_counter() - start
+    steps, redraws = sum(s.run.step_count for s in sessions) - steps, drawn[0] - redraws
+    done.set()
+    for thread in pages:
+        thread.join()
+    pool.close()
+    waits.sort()
+    return {"students": students, "steps_per_s_together": steps / elapsed,
+            "redraws_per_s_each": redraws / elapsed / students,
+            "lock_wait_ms_median": 1000 * waits[len(waits) // 2],
+            "lock_wait_ms_p90": 1000 * waits[int(0.9 * (len(waits) - 1))]}
+
+
 def run_bench(repeats: int = 20, compiled: bool = True) -> dict:
     """Every figure of issue 15: steps/s per family and the ratios to the Transformer (eager, and with
     the chunk bodies compiled unless `compiled` is False), the cost exponent in sequence length,
@@ -239,6 +288,7 @@ def run_bench(repeats: int = 20, compiled: bool = True) -> dict:
         "cms_vs_plain_mlp": cms_overhead(repeats, device),
         "online_cms_read_4096": online_read(device),
         "playground_session": playground_session(),
+        "class_of_ten": class_sessions(),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     if device.type == "cuda":
