@@ -256,7 +256,8 @@ def chunk_step(weights: list, momentum: list | None, k, v, q, theta, retention, 
         if momentum is not None:
             new_w = new_w + c_mom[..., -1, None, None] * momentum[l]
             f_last = (Fm[..., -1, :] * th).unsqueeze(-1)
-            momentum[l] = E[..., -1, None, None] * momentum[l] - matmul((grads[l] * f_last).transpose(-1, -2), inputs[l])
+            momentum[l] = (E[..., -1, None, None] * momentum[l]
+                           - matmul((grads[l] * f_last).transpose(-1, -2), inputs[l]))
         weights[l] = new_w
     return y, weights, momentum, surprise, (loss if stat_heads else None)
 

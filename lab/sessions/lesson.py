@@ -236,7 +236,8 @@ class LessonSession(Session):
         inner, step, kind = self.inner, self.step, self.panel_kind
         start, done = time.perf_counter(), 0
         if kind == "playground" and self._pending(inner):
-            while self._pending(inner) and time.perf_counter() - start < budget_s and not self.lock.waited_for:
+            while (self._pending(inner) and time.perf_counter() - start < budget_s
+                   and not self.lock.waited_for):                  # a page waits to draw: it goes first
                 target = min(step.run["steps"], inner.run.stream.total_steps)
                 inner.step(min(CHUNK_STEPS, target - inner.run.step_count))
                 done += 1
