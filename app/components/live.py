@@ -25,7 +25,7 @@ from lab.sessions.pool import pool
 
 # The timer asks every 50 ms: a tick that comes while the last redraw is still on its way is
 # dropped, so asking every 0.1 s gave 5-6 redraws a second for round trips just over 0.1 s (measured
-# in the real browser); at 0.05 s the round trip sets the pace (8-9 a second, default HOPE).
+# in the real browser); at 0.05 s the round trip sets the pace (7-9 a second, default HOPE).
 FASTEST_PERIOD_S = 0.05
 JOB_PERIOD_S = 0.5                # a progress bar needs no more
 

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.browser
 STUDENTS = int(os.environ.get("NLL_LOAD_SESSIONS", "10"))
 WINDOW_S = 5.0
 # no student finishes during the test; NLL_LOAD_QUERY measures another setup (the default HOPE:
-# "model=hope&steps=10000")
+# "model=hope&steps=5000&tasks=2")
 ENDLESS = os.environ.get("NLL_LOAD_QUERY", "model=transformer&preset=tiny&steps=10000&tasks=2")
 # steps trained so far, as the page shows them: the last step of the loss chart (its points are thinned)
 STEPS_SHOWN = """() => { const el = document.querySelector('.js-plotly-plot');
