@@ -174,15 +174,45 @@ def rss_mb(pid: int | str = "self") -> float | None:
         return None
 
 
+class _Pages:
+    """A 'page' thread per session, as the live fragment of app/components/live.py does it: every
+    `redraw_s` it takes the session's lock, asks the pool to go on, and draws the loss and accuracy
+    figures. `waits` holds how long each redraw waited for the lock (its length: the redraws)."""
+
+    def __init__(self, sessions: list, pool, redraw_s: float):
+        import threading
+
+        self.waits: list[float] = []
+        self._done = threading.Event()
+        self._threads = [threading.Thread(target=self._page, args=(s, pool, redraw_s)) for s in sessions]
+        for thread in self._threads:
+            thread.start()
+
+    def _page(self, session, pool, redraw_s: float) -> None:
+        from lab.viz.training import accuracy_figure, loss_figure
+
+        while not self._done.is_set():
+            asked = time.perf_counter()
+            with session.lock:
+                self.waits.append(time.perf_counter() - asked)
+                pool.want(session)
+                records = session.records_until()
+                loss_figure(records, session.layout, session.config.model)
+                accuracy_figure(records, session.layout)
+            time.sleep(redraw_s)
+
+    def stop(self) -> None:
+        self._done.set()
+        for thread in self._threads:
+            thread.join()
+
+
 def playground_session(seconds: float = 5.0, redraw_s: float = 0.1) -> dict:
     """The default Playground session as the app runs it: trained by a one-worker pool while a
-    'page' thread redraws its loss figure under the session's lock every `redraw_s`; its steps/s
-    against the same run stepped bare, and the memory the session holds (RSS before and after)."""
-    import threading
-
+    page redraws its loss and accuracy under the session's lock every `redraw_s` (`_Pages`); its
+    steps/s against the same run stepped bare, and the memory the session holds (RSS before and after)."""
     from lab.sessions.playground import PlaygroundSession
     from lab.sessions.pool import TrainingPool
-    from lab.viz.training import loss_figure
 
     bare = Run(RunConfig())
     bare.step(5)                                            # warm-up, as the session's first steps
@@ -193,77 +223,46 @@ def playground_session(seconds: float = 5.0, redraw_s: float = 0.1) -> dict:
     del bare
 
     rss_before = rss_mb()
-    session, pool, drawn, done = PlaygroundSession(), TrainingPool(workers=1, max_trainers=1), [0], threading.Event()
-
-    def page() -> None:
-        while not done.is_set():
-            with session.lock:
-                pool.want(session)
-                loss_figure(session.records_until(), session.layout, session.config.model)
-            drawn[0] += 1
-            time.sleep(redraw_s)
-
+    session, pool = PlaygroundSession(), TrainingPool(workers=1, max_trainers=1)
     session.play()
     pool.want(session)
     while session.run.step_count < 5:
         time.sleep(0.01)
-    drawer = threading.Thread(target=page)
-    drawer.start()
+    pages = _Pages([session], pool, redraw_s)
     start, before = time.perf_counter(), session.run.step_count
     time.sleep(seconds)
     in_app = (session.run.step_count - before) / (time.perf_counter() - start)
-    done.set()
-    drawer.join()
+    pages.stop()
     session.stop()
     pool.close()
     return {"model": session.config.model, "bare_steps_per_s": bare_rate, "in_pool_steps_per_s": in_app,
-            "in_pool_over_bare": in_app / bare_rate, "redraws_per_s": drawn[0] / seconds,
+            "in_pool_over_bare": in_app / bare_rate, "redraws_per_s": len(pages.waits) / seconds,
             "rss_mb_before": rss_before, "rss_mb_with_session": rss_mb()}
 
 
 def class_sessions(students: int = 10, seconds: float = 10.0, redraw_s: float = 0.2) -> dict:
     """A class on one server without its browsers: `students` tiny-Transformer Playground sessions
-    trained by a two-worker pool while a 'page' thread per session draws its loss and accuracy under
-    the session's lock every `redraw_s`. Steps/s of all together, redraws per page, and how long a
-    page waited for its lock (median and 90th percentile, ms)."""
-    import threading
-
+    trained by a two-worker pool while a page per session redraws every `redraw_s` (`_Pages`).
+    Steps/s of all together, redraws per page, and how long a page waited for its lock (median and
+    90th percentile, ms)."""
     from lab.sessions.playground import PlaygroundSession
     from lab.sessions.pool import TrainingPool
-    from lab.viz.training import accuracy_figure, loss_figure
 
     config = RunConfig(model="transformer", preset="tiny", stream={"n_tasks": 2, "steps_per_task": 10_000})
     sessions = [PlaygroundSession(config.replace(seed=seed)) for seed in range(students)]
-    pool, done, drawn, waits = TrainingPool(workers=2, max_trainers=students), threading.Event(), [0], []
-
-    def page(session) -> None:
-        while not done.is_set():
-            asked = time.perf_counter()
-            with session.lock:
-                waits.append(time.perf_counter() - asked)
-                pool.want(session)
-                records = session.records_until()
-                loss_figure(records, session.layout, session.config.model)
-                accuracy_figure(records, session.layout)
-            drawn[0] += 1
-            time.sleep(redraw_s)
-
+    pool = TrainingPool(workers=2, max_trainers=students)
     for session in sessions:
         session.play()
         pool.want(session)
-    pages = [threading.Thread(target=page, args=(session,)) for session in sessions]
-    for thread in pages:
-        thread.start()
+    pages = _Pages(sessions, pool, redraw_s)
     time.sleep(min(2.0, seconds / 2))                            # every session under way
-    steps, redraws, start = sum(s.run.step_count for s in sessions), drawn[0], time.perf_counter()
+    steps, redraws, start = sum(s.run.step_count for s in sessions), len(pages.waits), time.perf_counter()
     time.sleep(seconds)
     elapsed = time.perf_counter() - start
-    steps, redraws = sum(s.run.step_count for s in sessions) - steps, drawn[0] - redraws
-    done.set()
-    for thread in pages:
-        thread.join()
+    steps, redraws = sum(s.run.step_count for s in sessions) - steps, len(pages.waits) - redraws
+    pages.stop()
     pool.close()
-    waits.sort()
+    waits = sorted(pages.waits)
     return {"students": students, "steps_per_s_together": steps / elapsed,
             "redraws_per_s_each": redraws / elapsed / students,
             "lock_wait_ms_median": 1000 * waits[len(waits) // 2],

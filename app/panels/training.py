@@ -34,7 +34,11 @@ def _inside_figure(session, name: str, build, clock=time.monotonic):
     the full rate. Paused, scrubbed or replayed: made for the step shown."""
     if not session.playing:
         return build()
-    return session.cached(("live", name, int(clock() / INSIDE_EVERY_S)), build)
+    made = session.cached(("live", name), dict)           # one entry per view: the probes' figures stay
+    second = int(clock() / INSIDE_EVERY_S)
+    if made.get("second") != second:
+        made.update(second=second, figure=build())
+    return made["figure"]
 
 
 @panel("run_status", "Where the run is", session="playground")

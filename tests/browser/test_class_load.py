@@ -20,8 +20,9 @@ WINDOW_S = 5.0
 # no student finishes during the test; NLL_LOAD_QUERY measures another setup (the default HOPE:
 # "model=hope&steps=5000&tasks=2")
 ENDLESS = os.environ.get("NLL_LOAD_QUERY", "model=transformer&preset=tiny&steps=10000&tasks=2")
-# steps trained so far, as the page shows them: the last step of the loss chart (its points are thinned)
-STEPS_SHOWN = """() => { const el = document.querySelector('.js-plotly-plot');
+# steps trained so far, as the page shows them: the last step of the loss chart, found by its key (the
+# first chart of the page may be another one while a redraw mounts charts; its points are thinned)
+STEPS_SHOWN = """() => { const el = document.querySelector('.st-key-pg_loss .js-plotly-plot');
     const x = el && el.data && el.data[0] && el.data[0].x;
     return x && x.length ? x[x.length - 1] : 0; }"""
 

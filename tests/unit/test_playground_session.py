@@ -144,8 +144,12 @@ def test_a_slice_ends_at_the_next_step_when_a_page_waits_to_draw():
     import threading
     session = PlaygroundSession(TINY)
     session.play()
+    def draw():
+        with session.lock:
+            pass
+
     with session.lock:                                    # stands for a worker inside its slice
-        page = threading.Thread(target=lambda: session.lock.__enter__() and session.lock.__exit__())
+        page = threading.Thread(target=draw)
         page.start()                                      # the page waits for the lock
         while not session.lock.waited_for:
             pass
