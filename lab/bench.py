@@ -17,7 +17,7 @@ from lab.device import describe, get_device
 from lab.engine import Run, RunConfig
 from lab.memory.compiled import compile_enabled, compile_report, set_compile
 from lab.memory.neural import NeuralMemory
-from lab.models import MODELS, build_model
+from lab.models import MODELS, PRESETS, build_model
 from lab.models.cms import ContinuumMemory
 
 
@@ -165,6 +165,41 @@ def online_read(device, tokens: int = 4096, repeats: int = 2) -> dict:
     return {"tokens": read_tokens, "frozen_s": frozen, "online_s": online, "ratio_online_over_frozen": online / frozen}
 
 
+LIVE_STEPS_PER_S = 10.0      # "trains live": the Playground's redraw target, a step between redraws
+
+
+def live_sizes(device, scales=(0.5, 1, 2, 4, 8, 16, 32), seconds: float = 1.5,
+               floor: float = LIVE_STEPS_PER_S) -> dict:
+    """Steps/s of each family's full training step on the default stream at widths `scale` × the
+    family default (0.5 = tiny, 1 = small, the default, 2 = medium; beyond, no preset: d_model up to its
+    bound of 2048), narrowest first. A family's scan stops at the first width under `floor` steps/s, or
+    that does not fit in memory. `largest_live`: per family, the widest that trained at ≥ `floor`."""
+    preset_of = {scale: name for name, scale in PRESETS.items()}
+    families, largest = {}, {}
+    for name in MODELS:
+        rows, largest[name] = [], None
+        for scale in scales:
+            try:
+                run = Run(RunConfig(model=name, eval_every=100_000), device=device, scale=scale)
+                run.step(2)                                                   # warm-up
+                start, before = time.perf_counter(), run.step_count
+                while run.step_count - before < 3 or time.perf_counter() - start < seconds:
+                    run.step(1)
+                rate = (run.step_count - before) / (time.perf_counter() - start)
+            except torch.OutOfMemoryError:
+                rows.append({"scale": scale, "preset": preset_of.get(scale), "out_of_memory": True})
+                break
+            row = {"scale": scale, "preset": preset_of.get(scale), "d_model": run.model.config.d_model,
+                   "params": run.model.n_params(), "steps_per_s": rate}
+            rows.append(row)
+            del run
+            if rate < floor:
+                break
+            largest[name] = row
+        families[name] = rows
+    return {"floor_steps_per_s": floor, "families": families, "largest_live": largest}
+
+
 def rss_mb(pid: int | str = "self") -> float | None:
     """Resident memory of a process now, in MiB (Linux /proc; None elsewhere)."""
     try:
@@ -271,8 +306,8 @@ def class_sessions(students: int = 10, seconds: float = 10.0, redraw_s: float = 
 
 def run_bench(repeats: int = 20, compiled: bool = True) -> dict:
     """Every figure of issue 15: steps/s per family and the ratios to the Transformer (eager, and with
-    the chunk bodies compiled unless `compiled` is False), the cost exponent in sequence length,
-    peak memory. `compile_default` says whether runs outside the bench compile (NLL_COMPILE)."""
+    the chunk bodies compiled unless `compiled` is False), the cost exponent in sequence length, the
+    widest model that trains live (`live_sizes`), peak memory. `compile_default` says whether runs outside the bench compile (NLL_COMPILE)."""
     device = get_device()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -286,6 +321,7 @@ def run_bench(repeats: int = 20, compiled: bool = True) -> dict:
         "titans_memory": titans_modes(repeats, device),
         "cms_vs_plain_mlp": cms_overhead(repeats, device),
         "online_cms_read_4096": online_read(device),
+        "live_sizes": live_sizes(device),
         "playground_session": playground_session(),
         "class_of_ten": class_sessions(),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -50,13 +50,16 @@ EVENTS = ("on_step_end", "on_eval_end", "on_phase_end", "on_diverged")
 
 
 class Run:
-    def __init__(self, config: RunConfig, device: torch.device | None = None, start_from: dict | None = None):
+    def __init__(self, config: RunConfig, device: torch.device | None = None, start_from: dict | None = None,
+                 scale: float | None = None):
         """`start_from`: a state_dict to start from instead of the seeded initialisation (a
-        pretrained model); the run's reference state (`initial_state`) and row 0 are then its."""
+        pretrained model); the run's reference state (`initial_state`) and row 0 are then its.
+        `scale`: the model's width as a multiple of the family default, instead of the preset's (the
+        bench's scan of widths beyond the presets, `lab.bench.live_sizes`)."""
         self.config = config
         self.device = device or get_device()
         self.stream = build_stream(config.stream)
-        model_config = config.model_config(self.stream.vocab_size, self.stream.seq_len)
+        model_config = config.model_config(self.stream.vocab_size, self.stream.seq_len, scale)
         if config.cms_chunk_tokens:
             check_schedule(model_config.cms_levels, self.stream.total_steps * self.stream.tokens_per_step)
         with torch.random.fork_rng(devices=[]):     # the seed is this run's own, not the process's

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lab.config import Config, bounded, choice
-from lab.models import MODELS, PRESETS, default_config, family_has
+from lab.models import MODELS, PRESETS, default_config, family_has, scaled_config
 from lab.memory.self_modifying import BOUNDS
 from lab.models.cms import resolve_levels
 from lab.online import OnlineConfig
@@ -50,11 +50,13 @@ class RunConfig(Config):
         if self.cms_chunk_tokens or self.level_lr_scale:     # the level cap, one scale per level
             resolve_levels(default_config(self.model).cms_levels, self.cms_chunk_tokens, self.level_lr_scale)
 
-    def model_config(self, vocab_size: int, seq_len: int):
-        """The model's config: the family default at this preset, sized to the stream, with the
-        CMS levels this run asks for (`lab.models.cms.resolve_levels`)."""
-        base = default_config(self.model, self.preset, vocab_size=vocab_size,
-                              max_len=max(seq_len, default_config(self.model).max_len))
+    def model_config(self, vocab_size: int, seq_len: int, scale: float | None = None):
+        """The model's config: the family default at this preset (or at the width `scale` times the
+        default's, `lab.models.scaled_config`), sized to the stream, with the CMS levels this run asks
+        for (`lab.models.cms.resolve_levels`)."""
+        scale = PRESETS[self.preset] if scale is None else scale
+        base = scaled_config(self.model, scale, vocab_size=vocab_size,
+                             max_len=max(seq_len, default_config(self.model).max_len))
         if self.window and hasattr(base, "window"):
             base = base.replace(window=self.window)
         if self.memory_bound:

@@ -31,12 +31,20 @@ def check_name(name: str) -> None:
 
 
 def default_config(name: str, preset: str = "small", **overrides) -> ModelConfig:
-    check_name(name)
     if preset not in PRESETS:
+        check_name(name)
         raise ConfigError("model", "preset", preset, f"must be one of {', '.join(PRESETS)}")
+    return scaled_config(name, PRESETS[preset], **overrides)
+
+
+def scaled_config(name: str, scale: float, **overrides) -> ModelConfig:
+    """The family's default with its width (d_model and every CMS level's hidden width) times
+    `scale`, as the presets do it; the bench scans scales beyond the presets (`lab.bench.live_sizes`)."""
+    check_name(name)
+    if not scale > 0:
+        raise ConfigError("model", "scale", scale, "must be positive")
     config_cls = MODELS[name][0]
     base = config_cls()
-    scale = PRESETS[preset]
     scaled = {}
     if scale != 1.0:
         scaled = {"d_model": int(base.d_model * scale),

@@ -10,7 +10,9 @@ import torch.nn.functional as F
 
 from lab.config import ConfigError
 from lab.hooks import capture
-from lab.models import MODELS, PRESETS, build_model, default_config, family_of, model_table
+from lab.engine import Run
+from lab.models import MODELS, PRESETS, build_model, default_config, family_of, model_table, scaled_config
+from lab.run_config import RunConfig
 from lab.models.base import LabModel, ModelConfig
 from lab.models.hope import CausalConv, Hope, HopeConfig
 from lab.models.transformer import Transformer, TransformerConfig, causal_mask
@@ -71,6 +73,23 @@ def test_presets_scale_width(name):
         assert cfg.cms_hidden == tuple(max(4, int(h * scale)) for h in base.cms_hidden)
         assert cfg.cms_chunk_tokens == base.cms_chunk_tokens
     assert default_config(name, vocab_size=V, d_model=32).d_model == 32
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_a_scale_beyond_the_presets_widens_like_them(name):
+    """The bench's size scan (lab.bench.live_sizes): a preset is its scale, and a run at a scale
+    builds that width."""
+    for preset, scale in PRESETS.items():
+        assert scaled_config(name, scale, vocab_size=V) == default_config(name, preset, vocab_size=V)
+        assert (RunConfig(model=name).model_config(V, 9, scale=scale)
+                == RunConfig(model=name, preset=preset).model_config(V, 9))
+    assert scaled_config(name, 4, vocab_size=V).d_model == 4 * MODELS[name][0]().d_model
+    assert Run(RunConfig(model=name, preset="tiny"), scale=3).model.config.d_model == 3 * MODELS[name][0]().d_model
+    for bad in (0, -1.0):
+        with pytest.raises(ConfigError, match="scale"):
+            scaled_config(name, bad)
+    with pytest.raises(ConfigError, match="d_model"):                  # wider than the width's bound
+        scaled_config(name, 64)
 
 
 def test_default_parameter_counts_are_comparable():
