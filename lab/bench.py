@@ -193,6 +193,8 @@ def live_sizes(device, scales=(0.5, 1, 2, 4, 8, 16, 32), seconds: float = 1.5,
                    "params": run.model.n_params(), "steps_per_s": rate}
             rows.append(row)
             del run
+            if device.type == "cuda":
+                torch.cuda.empty_cache()                                      # the next width starts from an empty card
             if rate < floor:
                 break
             largest[name] = row
@@ -307,7 +309,8 @@ def class_sessions(students: int = 10, seconds: float = 10.0, redraw_s: float = 
 def run_bench(repeats: int = 20, compiled: bool = True) -> dict:
     """Every figure of issue 15: steps/s per family and the ratios to the Transformer (eager, and with
     the chunk bodies compiled unless `compiled` is False), the cost exponent in sequence length, the
-    widest model that trains live (`live_sizes`), peak memory. `compile_default` says whether runs outside the bench compile (NLL_COMPILE)."""
+    widest model that trains live (`live_sizes`), peak memory. `compile_default` says whether runs
+    outside the bench compile (NLL_COMPILE)."""
     device = get_device()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
