@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import resource
 import statistics
+import threading
 import time
 
 import torch
@@ -165,6 +166,16 @@ def online_read(device, tokens: int = 4096, repeats: int = 2) -> dict:
     return {"tokens": read_tokens, "frozen_s": frozen, "online_s": online, "ratio_online_over_frozen": online / frozen}
 
 
+def steps_per_s(run: Run, seconds: float, warmup: int = 2, at_least: int = 3) -> float:
+    """Training steps a second of `run` stepped bare for about `seconds` (at least `at_least` steps),
+    after `warmup` steps that are not timed."""
+    run.step(warmup)
+    start, before = time.perf_counter(), run.step_count
+    while run.step_count - before < at_least or time.perf_counter() - start < seconds:
+        run.step(1)
+    return (run.step_count - before) / (time.perf_counter() - start)
+
+
 LIVE_STEPS_PER_S = 10.0      # "trains live": the Playground's redraw target, a step between redraws
 
 
@@ -179,19 +190,15 @@ def live_sizes(device, scales=(0.5, 1, 2, 4, 8, 16, 32), seconds: float = 1.5,
     for name in MODELS:
         rows, largest[name] = [], None
         for scale in scales:
+            row = {"scale": scale, "preset": preset_of.get(scale)}
+            rows.append(row)
             try:
                 run = Run(RunConfig(model=name, eval_every=100_000), device=device, scale=scale)
-                run.step(2)                                                   # warm-up
-                start, before = time.perf_counter(), run.step_count
-                while run.step_count - before < 3 or time.perf_counter() - start < seconds:
-                    run.step(1)
-                rate = (run.step_count - before) / (time.perf_counter() - start)
+                rate = steps_per_s(run, seconds)
             except torch.OutOfMemoryError:
-                rows.append({"scale": scale, "preset": preset_of.get(scale), "out_of_memory": True})
+                row["out_of_memory"] = True
                 break
-            row = {"scale": scale, "preset": preset_of.get(scale), "d_model": run.model.config.d_model,
-                   "params": run.model.n_params(), "steps_per_s": rate}
-            rows.append(row)
+            row.update(d_model=run.model.config.d_model, params=run.model.n_params(), steps_per_s=rate)
             del run
             if device.type == "cuda":
                 torch.cuda.empty_cache()                                      # the next width starts from an empty card
@@ -217,8 +224,6 @@ class _Pages:
     figures. `waits` holds how long each redraw waited for the lock (its length: the redraws)."""
 
     def __init__(self, sessions: list, pool, redraw_s: float):
-        import threading
-
         self.waits: list[float] = []
         self._done = threading.Event()
         self._threads = [threading.Thread(target=self._page, args=(s, pool, redraw_s)) for s in sessions]
@@ -251,13 +256,7 @@ def playground_session(seconds: float = 5.0, redraw_s: float = 0.1) -> dict:
     from lab.sessions.playground import PlaygroundSession
     from lab.sessions.pool import TrainingPool
 
-    bare = Run(RunConfig())
-    bare.step(5)                                            # warm-up, as the session's first steps
-    start, before = time.perf_counter(), bare.step_count
-    while time.perf_counter() - start < seconds:
-        bare.step(5)
-    bare_rate = (bare.step_count - before) / (time.perf_counter() - start)
-    del bare
+    bare_rate = steps_per_s(Run(RunConfig()), seconds, warmup=5)    # warm-up: as the session's first steps
 
     rss_before = rss_mb()
     session, pool = PlaygroundSession(), TrainingPool(workers=1, max_trainers=1)
